@@ -1,0 +1,99 @@
+"""The application factory: config -> extensions -> blueprints -> errors -> CLI."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import importlib.util
+import logging
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Blueprint
+
+from marketplace import config as config_module
+from marketplace import db, errors, observability
+from flask_smorest import Api
+
+# Each domain package may have a `resources` module with flask-smorest blueprints.
+DOMAINS = (
+    "auth", "organisations", "audit", "achievements", "demands", "contracts", "support",
+    "market_indices", "dashboard",
+)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """UTF-8 Chinese as is, not \\u escapes; decimals as exact strings, never floats."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return str(o)
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    _configure(app, config)
+    _init_extensions(app)
+    _register_blueprints(app)
+    errors.register(app)
+    _request_boundary(app)
+    observability.init_app(app)
+    return app
+
+
+def _configure(app: Flask, overrides: dict[str, Any] | None) -> None:
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_module.load(app.instance_path, overrides))
+
+
+def _init_extensions(app: Flask) -> None:
+    db.bind(app.config["DATABASE_URL"])
+    api = Api(app, spec_kwargs={"security": [{"bearer": []}, {}]})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    app.extensions["api"] = api
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+
+
+def _register_blueprints(app: Flask) -> None:
+    api: Api = app.extensions["api"]
+    for domain in DOMAINS:
+        name = f"marketplace.{domain}.resources"
+        if importlib.util.find_spec(f"marketplace.{domain}") is None:
+            continue
+        if importlib.util.find_spec(name) is None:
+            continue
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if isinstance(value, Blueprint):
+                api.register_blueprint(value)
+    from marketplace.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+
+def _request_boundary(app: Flask) -> None:
+    """One place per request commits: after a successful response, or rolls back."""
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        if request.method in ("GET", "HEAD", "OPTIONS") or response.status_code >= 400:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        return response
+
+    @app.before_request
+    def _reset_identity() -> None:
+        g.pop("identity", None)
+
+
+logging.getLogger("marketplace").setLevel(logging.INFO)

@@ -1,0 +1,121 @@
+"""The audit trail: every state change that matters leaves an entry, chained by hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from marketplace import db
+from marketplace.audit.models import AuditEntry
+
+if TYPE_CHECKING:
+    from marketplace.auth.identity import Identity
+
+GENESIS = "0" * 64
+AUDIT_LOCK = 0x4D4B5441  # one writer at a time extends the chain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "occurred_at": e.occurred_at.isoformat(timespec="microseconds"),
+        "actor": e.actor,
+        "actor_user_id": e.actor_user_id,
+        "action": e.action,
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "before": e.before,
+        "after": e.after,
+        "reason": e.reason,
+    }
+
+
+def record(
+    actor: Identity,
+    action: str,
+    entity_type: str,
+    entity_id: Any,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction; it commits or rolls back with the change."""
+    s = db.session()
+    db.advisory_xact_lock(AUDIT_LOCK, s)
+    prev = s.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    entry = AuditEntry(
+        occurred_at=db.utcnow(),
+        actor_user_id=actor.user_id,
+        actor=actor.label,
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=_plain(before) if before is not None else None,
+        after=_plain(after) if after is not None else None,
+        reason=reason,
+        prev_hash=prev,
+    )
+    entry.hash = entry_hash(prev, _hashed_fields(entry))
+    s.add(entry)
+    s.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    first_bad_id: int | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad_id is None
+
+
+def _entries(batch: int = 5000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = list(db.session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(batch)
+        ))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def verify_chain() -> ChainReport:
+    prev = GENESIS
+    checked = 0
+    for e in _entries():
+        if e.prev_hash != prev:
+            return ChainReport(checked, e.id, "links to a different previous entry")
+        if entry_hash(prev, _hashed_fields(e)) != e.hash:
+            return ChainReport(checked, e.id, "its content does not match its hash")
+        prev = e.hash
+        checked += 1
+    return ChainReport(checked, None, None)

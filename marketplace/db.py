@@ -1,0 +1,148 @@
+"""The database: one declarative base with a naming convention, one scoped session.
+
+Services add and flush; exactly one boundary (the request, a CLI command, a job) commits or
+rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, MetaData, Numeric, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant, stored in UTC and always returned timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give an aware instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Yuan with two decimals: NUMERIC(18, 2), exact on both databases."""
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value).quantize(Decimal("0.01"))
+        # SQLite has no exact decimal type: keep the text, so sums are done in Python.
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+_engines: dict[str, Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL and process (the tests create many apps over one database)."""
+    engine = _engines.get(url)
+    if engine is None:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+                # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's
+                # documented recipe: the driver stays out, SQLAlchemy emits BEGIN itself.
+                dbapi_connection.isolation_level = None
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN")
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        _engines[url] = engine
+    return engine
+
+
+def bind(url: str) -> Engine:
+    engine = engine_for(url)
+    session.remove()
+    session.configure(bind=engine)
+    return engine
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """Commit on success, roll back on any error: the boundary for CLI commands and jobs."""
+    s = session()
+    try:
+        yield s
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+
+
+def is_postgres(s: Session | None = None) -> bool:
+    bind_ = (s or session()).get_bind()
+    return bind_.dialect.name == "postgresql"
+
+
+def advisory_xact_lock(key: int, s: Session | None = None) -> None:
+    """Serialise a critical section across processes (PostgreSQL); SQLite writers are serial."""
+    s = s or session()
+    if is_postgres(s):
+        from sqlalchemy import text
+
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def try_advisory_xact_lock(key: int, s: Session | None = None) -> bool:
+    s = s or session()
+    if is_postgres(s):
+        from sqlalchemy import text
+
+        return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+    return True

@@ -1,0 +1,191 @@
+"""Test harness: every database test runs on SQLite and on PostgreSQL.
+
+Each backend's schema is built once per session by the real migrations; each test runs inside
+a transaction that is rolled back (the service's own commits become savepoints). Tests that need
+real commits across connections (concurrency) use `committing_app`, PostgreSQL only.
+
+Without a PostgreSQL server the PostgreSQL variants skip with a message; under CI=true a
+missing server fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from marketplace import db
+from marketplace.app import create_app
+from marketplace.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "MARKETPLACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+UNDER_CI = os.environ.get("CI", "").lower() == "true"
+EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "example"
+PASSWORD = "test-password-123"
+
+
+def _no_postgres(reason: str) -> None:
+    message = f"PostgreSQL tests need a server at {PG_ADMIN_URL}: {reason}"
+    if UNDER_CI:
+        pytest.fail(message + " (CI=true: a skipped PostgreSQL test is a failure)")
+    pytest.skip(message)
+
+
+def _postgres_database(worker: str) -> str:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"marketplace_test_{worker}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it means no server
+        _no_postgres(f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 worker_id: str) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    else:
+        url = _postgres_database(worker_id)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """An app whose every change is rolled back after the test."""
+    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    engine: Engine = db.engine_for(database_url)
+    connection = engine.connect()
+    outer = connection.begin()
+    db.session.remove()
+    db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        with application.app_context():
+            yield application
+    finally:
+        db.session.remove()
+        outer.rollback()
+        connection.close()
+        db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+
+
+@pytest.fixture
+def committing_app(database_url: str) -> Iterator[Flask]:
+    """An app that really commits (PostgreSQL only); every table is emptied afterwards."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrency is proven on PostgreSQL; SQLite serialises writers")
+    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    try:
+        with application.app_context():
+            yield application
+    finally:
+        db.session.remove()
+        engine = db.engine_for(database_url)
+        from marketplace.models import Base
+
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+_seq = count(1)
+
+
+def uscc_for(region_code: str, kind: str = "enterprise") -> str:
+    """A valid, unique unified social credit code registered in the given region."""
+    from stdnum.cn import uscc as stdnum_uscc
+
+    head = {"university": "12", "research_institute": "12", "intermediary": "52"}.get(kind, "91")
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    n = next(_seq) * 7919 + secrets.randbelow(10_000) * 100_000
+    body = ""
+    for _ in range(9):
+        n, r = divmod(n, len(alphabet))
+        body = alphabet[r] + body
+    first17 = head + region_code + body
+    return first17 + stdnum_uscc.calc_check_digit(first17)
+
+
+@pytest.fixture
+def create_org() -> Callable[..., Any]:
+    """create_org(kind=, region_code=, name=) -> Organisation, through the service."""
+    from marketplace.auth.identity import system
+    from marketplace.organisations import services
+
+    def _create(kind: str = "enterprise", region_code: str = "320571",
+                name: str | None = None, uscc: str | None = None) -> Any:
+        code = uscc or uscc_for(region_code, kind)
+        org = services.register(system("test"), {
+            "uscc": code, "name": name or f"测试机构{code[-6:]}", "kind": kind,
+            "region_code": region_code,
+        })
+        return org
+
+    return _create
+
+
+@pytest.fixture
+def create_user() -> Callable[..., Any]:
+    """create_user(role, org=None, username=None) -> User."""
+    from marketplace.auth.identity import system
+    from marketplace.auth.services import create_user as _service
+
+    def _create(role: str, org: Any = None, username: str | None = None) -> Any:
+        return _service(system("test"), username=username or f"{role}-{next(_seq)}",
+                        password=PASSWORD, role=role,
+                        organization_uscc=org.uscc if org is not None else None)
+
+    return _create
+
+
+@pytest.fixture
+def login(client: FlaskClient) -> Callable[[Any], dict[str, str]]:
+    """login(user) -> the Authorization header of a fresh token, obtained through the API."""
+
+    def _login(user: Any) -> dict[str, str]:
+        response = client.post("/api/v1/auth/tokens",
+                               json={"username": user.username, "password": PASSWORD})
+        assert response.status_code == 201, response.get_json()
+        return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+    return _login
+
+
+@pytest.fixture
+def as_role(create_org: Callable[..., Any], create_user: Callable[..., Any],
+            login: Callable[[Any], dict[str, str]]) -> Callable[..., dict[str, str]]:
+    """as_role(role, org=None) -> headers of a new user with that role (org made if needed)."""
+
+    def _as(role: str, org: Any = None) -> dict[str, str]:
+        if role in ("org_admin", "org_member") and org is None:
+            org = create_org()
+        return login(create_user(role, org if role in ("org_admin", "org_member") else None))
+
+    return _as
