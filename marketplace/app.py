@@ -75,9 +75,11 @@ def _register_blueprints(app: Flask) -> None:
         for value in vars(module).values():
             if isinstance(value, Blueprint):
                 api.register_blueprint(value)
+    from marketplace import docs
     from marketplace.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+    docs.init_app(app)
 
 
 def _request_boundary(app: Flask) -> None:

@@ -20,8 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "/docs",
-    # Served from the package itself: no asset is fetched from outside the service.
-    "OPENAPI_SWAGGER_UI_URL": "/static/swagger-ui/",
+    # Served by marketplace.docs from the swagger-ui-bundle package: no CDN.
+    "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs-assets/",
     "TOKEN_TTL": timedelta(hours=12),
     "NOTICE_DAYS": 15,
     "RATE_LIMIT_PER_MINUTE": 0,  # 0 = off; production sets it with a Redis URL

@@ -10,50 +10,19 @@ missing server fails them instead.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
-from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from marketplace import db
 from marketplace.app import create_app
 from marketplace.migrate import upgrade
-
-PG_ADMIN_URL = os.environ.get(
-    "MARKETPLACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-UNDER_CI = os.environ.get("CI", "").lower() == "true"
-EXAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "example"
-PASSWORD = "test-password-123"
-
-
-def _no_postgres(reason: str) -> None:
-    message = f"PostgreSQL tests need a server at {PG_ADMIN_URL}: {reason}"
-    if UNDER_CI:
-        pytest.fail(message + " (CI=true: a skipped PostgreSQL test is a failure)")
-    pytest.skip(message)
-
-
-def _postgres_database(worker: str) -> str:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"marketplace_test_{worker}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach it means no server
-        _no_postgres(f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-    finally:
-        admin.dispose()
-    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+from tests.dbutil import PASSWORD, _postgres_database, next_seq, uscc_for
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -88,7 +57,7 @@ def app(database_url: str) -> Iterator[Flask]:
         db.session.remove()
         outer.rollback()
         connection.close()
-        db.session.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+        db.session.configure(bind=engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture
@@ -113,24 +82,6 @@ def committing_app(database_url: str) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-_seq = count(1)
-
-
-def uscc_for(region_code: str, kind: str = "enterprise") -> str:
-    """A valid, unique unified social credit code registered in the given region."""
-    from stdnum.cn import uscc as stdnum_uscc
-
-    head = {"university": "12", "research_institute": "12", "intermediary": "52"}.get(kind, "91")
-    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-    n = next(_seq) * 7919 + secrets.randbelow(10_000) * 100_000
-    body = ""
-    for _ in range(9):
-        n, r = divmod(n, len(alphabet))
-        body = alphabet[r] + body
-    first17 = head + region_code + body
-    return first17 + stdnum_uscc.calc_check_digit(first17)
 
 
 @pytest.fixture
@@ -158,7 +109,7 @@ def create_user() -> Callable[..., Any]:
     from marketplace.auth.services import create_user as _service
 
     def _create(role: str, org: Any = None, username: str | None = None) -> Any:
-        return _service(system("test"), username=username or f"{role}-{next(_seq)}",
+        return _service(system("test"), username=username or f"{role}-{next_seq()}",
                         password=PASSWORD, role=role,
                         organization_uscc=org.uscc if org is not None else None)
 

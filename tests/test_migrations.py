@@ -1,0 +1,63 @@
+"""The migrations are the schema: upgrade from empty, downgrade to base, nothing left over."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from marketplace.migrate import downgrade, upgrade
+from marketplace.models import Base
+
+from tests.dbutil import PG_ADMIN_URL, _no_postgres
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path, worker_id: str):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    name = f"marketplace_migrations_{worker_id}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        _no_postgres(f"{exc.__class__.__name__}")
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_then_downgrade_to_base(empty_database: str) -> None:
+    upgrade(empty_database)
+    assert _tables(empty_database) == {t.name for t in Base.metadata.sorted_tables}
+    downgrade(empty_database, "base")
+    assert _tables(empty_database) == set()
+    upgrade(empty_database)
+    assert _tables(empty_database) == {t.name for t in Base.metadata.sorted_tables}
+
+
+def test_autogenerate_finds_nothing_left_to_do(empty_database: str) -> None:
+    upgrade(empty_database)
+    engine = create_engine(empty_database)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
