@@ -97,6 +97,7 @@ def create_org() -> Callable[..., Any]:
             "uscc": code, "name": name or f"测试机构{code[-6:]}", "kind": kind,
             "region_code": region_code,
         })
+        db.session.commit()  # a savepoint in the test's transaction, as set-up data would be
         return org
 
     return _create
@@ -109,9 +110,11 @@ def create_user() -> Callable[..., Any]:
     from marketplace.auth.services import create_user as _service
 
     def _create(role: str, org: Any = None, username: str | None = None) -> Any:
-        return _service(system("test"), username=username or f"{role}-{next_seq()}",
+        user = _service(system("test"), username=username or f"{role}-{next_seq()}",
                         password=PASSWORD, role=role,
                         organization_uscc=org.uscc if org is not None else None)
+        db.session.commit()
+        return user
 
     return _create
 
