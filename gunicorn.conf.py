@@ -1,0 +1,24 @@
+"""gunicorn settings for the API: `gunicorn 'marketplace.app:create_app()'`.
+
+Workers default to 2 × cores + 1; the scheduler never runs here (`marketplace scheduler`).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("MARKETPLACE_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 10000
+max_requests_jitter = 1000
+accesslog = None  # the service logs each request as JSON itself
+
+
+def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from marketplace import db
+from marketplace.audit.models import AuditEntry
+from marketplace.audit.services import verify_chain
+from marketplace.cli import cli
+
+
+def _register_some(create_org) -> None:
+    for region in ("320505", "320583", "310115"):
+        create_org(region_code=region)
+
+
+def test_every_registration_is_audited_and_readable_by_the_bureau(client, as_role,
+                                                                    create_org) -> None:
+    _register_some(create_org)
+    bureau = as_role("bureau_reviewer")
+    entries = client.get("/api/v1/audit?action=organization.register", headers=bureau)
+    assert entries.status_code == 200
+    body = entries.get_json()
+    assert len(body) == 3
+    assert {e["actor"] for e in body} == {"system:test"}
+    assert all(e["after"]["uscc"] for e in body)
+    assert client.get("/api/v1/audit").status_code == 401
+    assert client.get("/api/v1/audit", headers=as_role("org_admin")).status_code == 403
+
+
+def test_chain_verifies_and_detects_an_edit(app, create_org) -> None:
+    _register_some(create_org)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(cli, ["audit", "verify"])
+    assert ok.exit_code == 0 and "intact" in ok.output
+
+    second = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id).offset(1)).first()
+    db.session.execute(update(AuditEntry).where(AuditEntry.id == second.id)
+                       .values(reason="quietly changed"))
+    db.session.commit()
+    db.session.expire_all()
+    report = verify_chain()
+    assert not report.ok and report.first_bad_id == second.id
+    broken = runner.invoke(cli, ["audit", "verify"])
+    assert broken.exit_code != 0 and f"entry {second.id}" in broken.output
+
+
+def test_chain_detects_a_deleted_entry(app, create_org) -> None:
+    _register_some(create_org)
+    first = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)).first()
+    db.session.delete(first)
+    db.session.commit()
+    db.session.expire_all()
+    assert not verify_chain().ok
