@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from marketplace.api import Code
 from marketplace.auth import services
+from marketplace.auth.guards import bureau_admin, signed_in
 from marketplace.auth.services import current_identity
 from marketplace.reference import USER_ROLES, check_uscc
 
@@ -67,13 +68,12 @@ class Tokens(MethodView):
 
 @blp.route("/tokens/revoke")
 class Revoke(MethodView):
+    @signed_in
     @blp.arguments(RevokeIn)
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Revoke one of your own tokens"""
-        actor = current_identity()
-        actor.require_signed_in()
-        services.revoke_token(actor, data["token"])
+        services.revoke_token(current_identity(), data["token"])
 
 
 @blp.route("/me")
@@ -88,11 +88,11 @@ class Me(MethodView):
 
 @users_blp.route("")
 class Users(MethodView):
+    @bureau_admin
     @users_blp.arguments(UserIn)
     @users_blp.response(201, UserOut)
     def post(self, data: dict[str, Any]) -> Any:
         """Create an account (bureau administrators)"""
         actor = current_identity()
-        actor.require("bureau_admin")
         return services.create_user(actor, username=data["username"], password=data["password"],
                                     role=data["role"], organization_uscc=data["organization"])

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from marketplace.api import SelectPage
+from marketplace.auth.guards import bureau_admin
 from marketplace.auth.services import current_identity
 from marketplace.organisations import services
 from marketplace.organisations.schemas import OrganisationIn, OrganisationOut, OrganisationQuery
@@ -23,6 +24,7 @@ class Organisations(MethodView):
         """List organisations (public), filtered by kind, region or part of the name"""
         return services.query(filters)
 
+    @bureau_admin
     @blp.arguments(OrganisationIn)
     @blp.response(201, OrganisationOut)
     @blp.alt_response(409, description="the code is registered already")
