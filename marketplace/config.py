@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     # Served by marketplace.docs from the swagger-ui-bundle package: no CDN.
     "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs-assets/",
     "TOKEN_TTL": timedelta(hours=12),
+    "PASSWORD_PROFILE": "RFC_9106_LOW_MEMORY",  # an argon2.profiles name
     "NOTICE_DAYS": 15,
     "RATE_LIMIT_PER_MINUTE": 0,  # 0 = off; production sets it with a Redis URL
     "REDIS_URL": None,
@@ -83,6 +84,10 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         raise ConfigError(
             "rate limits are shared by every worker: set MARKETPLACE_REDIS_URL with them"
         )
+    from argon2 import profiles
+
+    if not hasattr(profiles, str(config["PASSWORD_PROFILE"])):
+        raise ConfigError(f"PASSWORD_PROFILE {config['PASSWORD_PROFILE']!r} is no argon2 profile")
     if int(config["NOTICE_DAYS"]) < 1:
         raise ConfigError("NOTICE_DAYS must be at least 1")
     return config

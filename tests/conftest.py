@@ -22,18 +22,32 @@ from sqlalchemy.engine import Engine
 from marketplace import db
 from marketplace.app import create_app
 from marketplace.migrate import upgrade
-from tests.dbutil import PASSWORD, _postgres_database, next_seq, uscc_for
+from tests.dbutil import (
+    PASSWORD,
+    _postgres_database,
+    drop_postgres_database,
+    next_seq,
+    uscc_for,
+)
+
+
+# argon2's CHEAPEST profile is made for tests: production hashing is deliberately slow.
+TEST_CONFIG = {"TESTING": True, "PASSWORD_PROFILE": "CHEAPEST"}
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-                 worker_id: str) -> str:
+                 worker_id: str) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
         url = _postgres_database(worker_id)
     upgrade(url)
-    return url
+    yield url
+    if url.startswith("postgresql"):
+        db.session.remove()
+        db.engine_for(url).dispose()
+        drop_postgres_database(url)
 
 
 @pytest.fixture
@@ -44,7 +58,7 @@ def backend(database_url: str) -> str:
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """An app whose every change is rolled back after the test."""
-    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    application = create_app(TEST_CONFIG | {"DATABASE_URL": database_url})
     engine: Engine = db.engine_for(database_url)
     connection = engine.connect()
     outer = connection.begin()
@@ -65,7 +79,7 @@ def committing_app(database_url: str) -> Iterator[Flask]:
     """An app that really commits (PostgreSQL only); every table is emptied afterwards."""
     if not database_url.startswith("postgresql"):
         pytest.skip("concurrency is proven on PostgreSQL; SQLite serialises writers")
-    application = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    application = create_app(TEST_CONFIG | {"DATABASE_URL": database_url})
     try:
         with application.app_context():
             yield application
@@ -85,7 +99,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def create_org() -> Callable[..., Any]:
+def create_org(app: Flask) -> Callable[..., Any]:
     """create_org(kind=, region_code=, name=) -> Organisation, through the service."""
     from marketplace.auth.identity import system
     from marketplace.organisations import services
@@ -104,7 +118,7 @@ def create_org() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def create_user() -> Callable[..., Any]:
+def create_user(app: Flask) -> Callable[..., Any]:
     """create_user(role, org=None, username=None) -> User."""
     from marketplace.auth.identity import system
     from marketplace.auth.services import create_user as _service

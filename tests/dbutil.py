@@ -28,7 +28,8 @@ def _no_postgres(reason: str) -> None:
 
 def _postgres_database(worker: str) -> str:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"marketplace_test_{worker}"
+    # One database per process and xdist worker: parallel runs never share one.
+    name = f"marketplace_test_{os.getpid()}_{worker}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -38,6 +39,16 @@ def _postgres_database(worker: str) -> str:
     finally:
         admin.dispose()
     return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 _seq = count(1)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from sqlalchemy import select
@@ -19,9 +19,23 @@ from marketplace.errors import Conflict, Unauthorized, ValidationProblem
 from marketplace.organisations.models import Organisation
 from marketplace.reference import USER_ROLES, check_uscc
 
-_hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the timing the same.
-_DUMMY_HASH = _hasher.hash("not a real password")
+_hashers: dict[str, PasswordHasher] = {}
+_dummy_hashes: dict[str, str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    """argon2id with the configured profile (RFC 9106 low-memory; tests use CHEAPEST)."""
+    name = current_app.config.get("PASSWORD_PROFILE", "RFC_9106_LOW_MEMORY")
+    if name not in _hashers:
+        _hashers[name] = PasswordHasher.from_parameters(getattr(profiles, name))
+        # Verifying against this when the user does not exist keeps the timing the same.
+        _dummy_hashes[name] = _hashers[name].hash("not a real password")
+    return _hashers[name]
+
+
+def _dummy_hash() -> str:
+    _hasher()
+    return _dummy_hashes[current_app.config.get("PASSWORD_PROFILE", "RFC_9106_LOW_MEMORY")]
 
 
 def _token_hash(token: str) -> str:
@@ -60,7 +74,7 @@ def create_user(
         raise Conflict(f"the username {username} is taken")
     user = User(
         username=username,
-        password_hash=_hasher.hash(password),
+        password_hash=_hasher().hash(password),
         role=role,
         organization_id=org.id if org else None,
     )
@@ -74,7 +88,7 @@ def create_user(
 def issue_token(username: str, password: str) -> tuple[str, ApiToken]:
     user = db.session.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher().verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         user = None
     if user is None or not user.is_active:
