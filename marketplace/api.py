@@ -104,11 +104,16 @@ class Period(fields.String):
         return text
 
 
+MAX_OFFSET = 2**53
+
+
 class SelectPage(Page):  # type: ignore[misc]
     """flask-smorest pagination over a SQLAlchemy select(): a COUNT and one LIMIT/OFFSET query."""
 
     @property
     def items(self) -> list[Any]:
+        if self.page_params.first_item >= MAX_OFFSET:  # past any real list; and past BIGINT
+            return []
         stmt = self.collection.offset(self.page_params.first_item).limit(
             self.page_params.page_size
         )
