@@ -259,3 +259,14 @@ def test_some_cancelled_and_related_party_deals(contracts) -> None:
     related = sum(c["related_party"] == "1" for c in contracts) / N
     assert 0.005 <= cancelled <= 0.03
     assert 0.015 <= related <= 0.05
+
+
+def test_end_stops_registrations_on_that_day(tmp_path) -> None:
+    import csv as _csv
+    from datetime import date as _date
+
+    summary = generate_market(tmp_path, 500, 3, start_year=2024, years=3, end=_date(2025, 6, 30))
+    with open(summary.contracts_path, encoding="utf-8") as f:
+        last = max(r["registered_at"][:10] for r in _csv.DictReader(f))
+    assert summary.contracts == 500
+    assert "2025-06-01" <= last <= "2025-06-30"
