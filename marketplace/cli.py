@@ -157,6 +157,16 @@ def audit_verify() -> None:
     click.echo(f"audit chain intact: {report.checked} entries")
 
 
+@cli.command("demo")
+@click.option("--contracts", default=4000, show_default=True, help="size of the demo market")
+@click.option("--seed", default=2026, show_default=True)
+def demo(contracts: int, seed: int) -> None:
+    """Load a demo market: contracts, achievements, demands, indices and support awards."""
+    from marketplace.demo import load_demo
+
+    load_demo(contracts=contracts, seed=seed)
+
+
 def _register_domain_commands() -> None:
     from marketplace.app import DOMAINS
 
