@@ -1,0 +1,110 @@
+"""Every endpoint × every actor: the status each one must get.
+
+The operations come from the OpenAPI document, so a new endpoint without a row here fails.
+Actors: the public (no token), the two bureau roles, the admin and a member of the
+organisation that owns the objects (the seller, the achievement's owner, the demand's poster),
+and the admin of an unrelated organisation. Bodies are empty (`{}`), so an allowed actor gets
+422 from validation and a refused one 401/403/404 before anything is read; actions on objects
+are sent in states where they are not allowed, so no cell changes what the next one sees.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+ACTORS = ("public", "bureau_admin", "bureau_reviewer", "owner_admin", "owner_member",
+          "other_admin")
+
+
+def row(spec: str) -> dict[str, int]:
+    codes = [int(c) for c in spec.split()]
+    assert len(codes) == len(ACTORS)
+    return dict(zip(ACTORS, codes, strict=True))
+
+
+ALL_200 = "200 200 200 200 200 200"
+
+# (method, OpenAPI path) -> statuses in ACTORS order.
+EXPECTED: dict[tuple[str, str], str] = {
+    # accounts
+    ("POST", "/api/v1/auth/tokens"): "422 422 422 422 422 422",
+    ("POST", "/api/v1/auth/tokens/revoke"): "401 422 422 422 422 422",
+    ("GET", "/api/v1/auth/me"): "401 200 200 200 200 200",
+    ("POST", "/api/v1/users"): "401 422 403 403 403 403",
+    # organisations: public register of who is who
+    ("GET", "/api/v1/organizations"): ALL_200,
+    ("POST", "/api/v1/organizations"): "401 422 403 403 403 403",
+    ("GET", "/api/v1/organizations/{org_id}"): ALL_200,
+    # the audit trail: bureau only
+    ("GET", "/api/v1/audit"): "401 200 200 403 403 403",
+    # contracts: the parties and the bureau; others do not learn the contract exists
+    ("GET", "/api/v1/contracts"): "401 200 200 200 200 200",
+    ("POST", "/api/v1/contracts"): "401 403 403 422 422 422",
+    ("GET", "/api/v1/contracts/{contract_id}"): "401 200 200 200 200 404",
+    ("GET", "/api/v1/contracts/{contract_id}/versions"): "401 200 200 200 200 404",
+    ("POST", "/api/v1/contracts/{contract_id}/confirm"): "401 403 403 403 403 404",
+    ("POST", "/api/v1/contracts/{contract_id}/submit"): "401 403 403 409 409 404",
+    ("POST", "/api/v1/contracts/{contract_id}/register"): "401 409 409 403 403 403",
+    ("POST", "/api/v1/contracts/{contract_id}/reject"): "401 422 422 403 403 403",
+    ("POST", "/api/v1/contracts/{contract_id}/amend"): "401 422 422 403 403 403",
+    ("POST", "/api/v1/contracts/{contract_id}/cancel"): "401 422 422 403 403 403",
+    ("GET", "/api/v1/contracts/{contract_id}/payments"): "401 200 200 200 200 404",
+    ("POST", "/api/v1/contracts/{contract_id}/payments"): "401 422 422 422 422 404",
+}
+
+
+@pytest.fixture
+def world(client, create_org, create_user, login) -> dict[str, Any]:
+    """Objects owned by one organisation, and a token for each actor."""
+    seller = create_org(kind="university", region_code="320505", name="苏州示范大学")
+    buyer = create_org(kind="enterprise", region_code="320583", name="昆山示范科技有限公司")
+    other = create_org(kind="enterprise", region_code="320571", name="园区无关企业有限公司")
+    headers = {
+        "public": {},
+        "bureau_admin": login(create_user("bureau_admin")),
+        "bureau_reviewer": login(create_user("bureau_reviewer")),
+        "owner_admin": login(create_user("org_admin", seller)),
+        "owner_member": login(create_user("org_member", seller)),
+        "other_admin": login(create_user("org_admin", other)),
+    }
+    contract = client.post("/api/v1/contracts", headers=headers["owner_admin"], json={
+        "type": "license", "subtype": "ordinary", "title": "示范许可合同",
+        "field": "new_materials", "seller_uscc": seller.uscc, "buyer_uscc": buyer.uscc,
+        "total_amount": "100000.00", "technical_amount": "90000.00",
+        "signed_on": "2026-03-01"})
+    assert contract.status_code == 201, contract.get_json()
+    params = {"org_id": seller.id, "contract_id": contract.get_json()["id"]}
+    return {"headers": headers, "params": params}
+
+
+def _operations(client) -> list[tuple[str, str]]:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    return sorted((method.upper(), path) for path, item in spec["paths"].items()
+                  for method in item if method in {"get", "post", "put", "patch", "delete"})
+
+
+def test_every_operation_has_an_expectation(client) -> None:
+    missing = [op for op in _operations(client) if op not in EXPECTED]
+    stale = [op for op in EXPECTED if op not in set(_operations(client))]
+    assert missing == [], f"endpoints without an authorisation row: {missing}"
+    assert stale == [], f"rows for endpoints that no longer exist: {stale}"
+
+
+def test_matrix(client, world) -> None:
+    failures = []
+    for method, path in _operations(client):
+        expected = row(EXPECTED[(method, path)])
+        url = re.sub(r"\{(\w+)\}", lambda m: str(world["params"][m.group(1)]), path)
+        for actor in ACTORS:
+            kwargs: dict[str, Any] = {"headers": world["headers"][actor]}
+            if method in {"POST", "PUT", "PATCH"}:
+                kwargs["json"] = {}
+            response = client.open(url, method=method, **kwargs)
+            if response.status_code != expected[actor]:
+                failures.append(f"{method} {path} as {actor}: {response.status_code}, "
+                                f"expected {expected[actor]}")
+            assert response.status_code < 500, f"{method} {path} as {actor}"
+    assert failures == []
