@@ -89,6 +89,17 @@ class Contract(Base):
     intermediary: Mapped[Organisation | None] = relationship(foreign_keys=[intermediary_id])
 
 
+class ContractNumberCounter(Base):
+    """The last registration number given in a year: one row per year, raised atomically
+    (`INSERT … ON CONFLICT DO UPDATE … RETURNING`), so numbers are sequential without a scan
+    and two registrations never get the same one."""
+
+    __tablename__ = "contract_number_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column()
+
+
 class ContractVersion(Base):
     """The terms of one version of a contract, who made it and why: amendments (变更) keep
     every earlier version readable."""

@@ -67,6 +67,11 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_contracts_seller_id'), ['seller_id'], unique=False)
         batch_op.create_index('ix_contracts_status_registered_at', ['status', 'registered_at'], unique=False)
 
+    op.create_table('contract_number_counters',
+    sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('last_number', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('year', name=op.f('pk_contract_number_counters'))
+    )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -144,6 +149,7 @@ def downgrade() -> None:
 
     op.drop_table('contract_versions')
     op.drop_table('idempotency_keys')
+    op.drop_table('contract_number_counters')
     with op.batch_alter_table('contracts', schema=None) as batch_op:
         batch_op.drop_index('ix_contracts_status_registered_at')
         batch_op.drop_index(batch_op.f('ix_contracts_seller_id'))

@@ -1,0 +1,863 @@
+"""Bulk imports from the registration system: contracts, payments and external grants.
+
+Each file is one transaction (a savepoint in the caller's) and streams: rows are read, checked
+and written as they come, never all held in memory; a bad row anywhere leaves the report with
+(line, column, reason) and the savepoint rolled back, so a file imports completely or not at
+all. On PostgreSQL new contracts go through one `COPY … FROM STDIN`, so the database stores
+(and indexes) while Python still reads and checks the file; payments go through a temporary
+table and set-based SQL.
+
+Idempotency:
+- contracts, on `contract_no`: a row equal to the stored contract is unchanged; a row that
+  differs only in `status`/`cancelled_at` is an update from the registration system (a later
+  export marks it cancelled, or corrects the cancellation date) and is audited per contract;
+  a cancelled contract is not made registered again, and a row whose terms differ from the
+  stored ones is refused, column by column (terms change through an amendment, 变更).
+- payments, on (contract, paid_on, amount, ordinal): the nth identical row of a contract in the
+  file is the nth identical payment; the sum per contract never exceeds its total_amount.
+- grants, on (contract, role, organisation, programme): a changed amount is an update.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import ColumnElement
+
+from marketplace import db
+from marketplace.audit.services import record
+from marketplace.auth.identity import Identity
+from marketplace.contracts.models import Contract, ExternalGrant, Payment
+from marketplace.contracts.services import shanghai_midnight, term_problems
+from marketplace.imports import (
+    SHANGHAI,
+    ImportRejected,
+    ImportReport,
+    open_csv,
+    parse_amount,
+    parse_date,
+    parse_flag,
+    parse_instant,
+    read_rows,
+)
+from marketplace.organisations.models import Organisation
+from marketplace.reference import (
+    CONTRACT_TYPES,
+    FIELDS,
+    ROLES,
+    check_uscc,
+    normalise_code,
+    unsafe_characters,
+)
+
+Progress = Callable[[int], None]  # called with the bytes read so far
+
+CONTRACT_COLUMNS = (
+    "contract_no", "type", "subtype", "title", "field", "seller_uscc", "buyer_uscc",
+    "intermediary_uscc", "total_amount", "technical_amount", "signed_on", "registered_at",
+    "related_party", "status", "cancelled_at",
+)
+PAYMENT_COLUMNS = ("contract_no", "paid_on", "amount")
+GRANT_COLUMNS = ("contract_no", "role", "uscc", "amount", "programme")
+IMPORTED_STATUSES = ("registered", "cancelled")
+BATCH = 5000
+# A PostgreSQL load this large, and larger than the table, drops the contracts' foreign keys to
+# organisations and adds them back at the end (the PostgreSQL manual's "Populating a Database").
+# Meanwhile contracts and organisations are locked (ACCESS EXCLUSIVE) until the import commits:
+# an initial load of the registration system's history, for a quiet hour.
+BULK_MIN_ROWS = 100_000
+BYTES_PER_CONTRACT_ROW = 190
+
+
+def _all_or_nothing(importer: Callable[..., ImportReport]) -> Callable[..., ImportReport]:
+    """Run an import in a savepoint of the caller's transaction: a rejected file (or any error)
+    leaves that transaction exactly as it was, whatever was already streamed in."""
+
+    @functools.wraps(importer)
+    def run(*args: Any, **kwargs: Any) -> ImportReport:
+        with db.session.begin_nested():
+            return importer(*args, **kwargs)
+
+    return run
+
+
+# --- cells -----------------------------------------------------------------------------------
+
+
+def contract_number(cell: str) -> str:
+    """A registration number, normalised (NFKC, spaces removed): 8 to 32 digits."""
+    code = cell if cell.isdigit() and cell.isascii() else normalise_code(cell)
+    if not (code.isdigit() and code.isascii() and 8 <= len(code) <= 32):
+        raise ValueError(f"{cell!r} is not a registration number (8 to 32 digits)")
+    return code
+
+
+def _lower_code(cell: str) -> str:
+    return normalise_code(cell).lower()
+
+
+class _Memo:
+    """Normalise-and-check of a cell, remembered by the raw text: exports repeat a few thousand
+    codes millions of times. Returns the value or raises ValueError with the (same) reason;
+    `valid` maps every raw text accepted so far to its value."""
+
+    def __init__(self, check: Callable[[str], Any]) -> None:
+        self.check = check
+        self.valid: dict[str, Any] = {}
+        self.refused: dict[str, str] = {}
+
+    def __call__(self, cell: str) -> Any:
+        try:
+            return self.valid[cell]
+        except KeyError:
+            pass
+        if cell not in self.refused:
+            try:
+                self.valid[cell] = self.check(cell)
+                return self.valid[cell]
+            except ValueError as exc:
+                self.refused[cell] = str(exc)
+        raise ValueError(self.refused[cell])
+
+
+def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An empty cell is None; anything else must parse."""
+    return lambda cell: parse(cell) if cell.strip() else None
+
+
+def _parse_cells(row: dict[str, str], cells: Sequence[tuple[str, Callable[[str], Any]]]
+                 ) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Each cell through its parser: the values (None where refused) and the problems."""
+    values: list[Any] = []
+    problems: list[tuple[str, str]] = []
+    for column, parse in cells:
+        try:
+            values.append(parse(row[column]))
+        except ValueError as exc:
+            values.append(None)
+            problems.append((column, str(exc)))
+    return values, problems
+
+
+def _past_day(today: Any) -> Callable[[str], Any]:
+    def parse(cell: str) -> Any:
+        day = parse_date(cell)
+        if day > today:
+            raise ValueError(f"{day} is in the future")
+        return day
+
+    return parse
+
+
+_AMOUNT = re.compile(r"\d{1,16}(?:\.\d{1,2})?")
+
+
+def _amount(cell: str) -> Decimal:
+    """`parse_amount`, with a fast path for the plain "12345.67" almost every row has."""
+    if _AMOUNT.fullmatch(cell):
+        value = Decimal(cell)
+        if value > 0:
+            return value
+    return parse_amount(cell)
+
+
+def _one_of(allowed: Sequence[str], what: str) -> Callable[[str], str]:
+    def check(cell: str) -> str:
+        code = _lower_code(cell)
+        if code not in allowed:
+            raise ValueError(f"{cell!r} is not a known {what}: one of {', '.join(allowed)}")
+        return code
+
+    return check
+
+
+def _organisations() -> _Memo:
+    ids = dict(db.session.execute(select(Organisation.uscc, Organisation.id)).tuples().all())
+
+    def org_id(cell: str) -> int:
+        if cell in ids:  # stored codes are valid: no need to check the characters again
+            return ids[cell]
+        code = check_uscc(cell)
+        if code not in ids:
+            raise ValueError(f"no organisation is registered with the code {code}")
+        return ids[code]
+
+    return _Memo(org_id)
+
+
+def _title(cell: str) -> str:
+    return _text(cell, 300)
+
+
+def _text(cell: str, limit: int) -> str:
+    value = cell.strip()
+    if not value or len(value) > limit:
+        raise ValueError(f"1 to {limit} characters")
+    if not value.isprintable() and unsafe_characters(value):  # isprintable: the fast, C test
+        raise ValueError("invisible control characters are not allowed")
+    return value
+
+
+def _audit(actor: Identity, action: str, report: ImportReport) -> None:
+    """One entry per file that changed something; a file that changed nothing leaves none."""
+    if report.inserted or report.updated:
+        record(actor, action, "import", Path(report.source).name[:64],
+               after={"source": report.source, "rows": report.rows,
+                      "inserted": report.inserted, "updated": report.updated,
+                      "unchanged": report.unchanged})
+
+
+def _progress(stream: IO[str], progress: Progress | None) -> Callable[[], None]:
+    raw = getattr(stream, "buffer", None)
+    if progress is None or raw is None:
+        return lambda: None
+    return lambda: progress(raw.tell())
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+NULL = "\\N"  # COPY's text format for a missing value
+
+
+def _copy_escape(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                 .replace("\r", "\\r"))
+    return value
+
+
+class RowWriter:
+    """New rows into a table in the running transaction.
+
+    PostgreSQL: one `COPY … FROM STDIN` (text format, lines made by `line`) for the whole
+    file; SQLite: multi-row inserts of `BATCH` rows (`as_dict`). Rows stop being written once
+    `stop()` is called (the import will be rolled back anyway).
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], line: Callable[[Any], str],
+                 as_dict: Callable[[Any], dict[str, Any]]) -> None:
+        self.table, self.columns, self.line, self.as_dict = table, columns, line, as_dict
+        self.postgres = db.is_postgres()
+        self.buffer: list[Any] = []
+        self.count = 0
+        self.stopped = False
+        self._copy: Any = None
+        self._copying: Any = None
+
+    def __enter__(self) -> RowWriter:
+        return self
+
+    def add(self, row: Any) -> None:
+        if self.stopped:
+            return
+        self.buffer.append(self.line(row) if self.postgres else self.as_dict(row))
+        self.count += 1
+        if len(self.buffer) >= (1000 if self.postgres else BATCH):
+            self._flush()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.buffer.clear()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.postgres:
+            if self._copy is None:
+                raw = db.session.connection().connection.driver_connection
+                statement = (f"COPY {self.table.name} ({', '.join(self.columns)}) "
+                             "FROM STDIN")
+                self._copying = raw.cursor().copy(statement)
+                self._copy = self._copying.__enter__()
+            self._copy.write("".join(self.buffer))
+        else:
+            db.session.execute(insert(self.table), self.buffer)
+        self.buffer.clear()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._flush()
+        if self._copy is not None:
+            self._copy = None
+            self._copying.__exit__(exc_type, exc, tb)
+
+
+class _BulkLoad:
+    """Drop a table's foreign keys to `referenced` for a large load and add them back at the end
+    (PostgreSQL only). Checking them row by row costs more than the rest of the load; adding
+    them back checks every row at once. The indexes stay: they are kept up to date while the
+    file is still being read."""
+
+    def __init__(self, table: str, referenced: str) -> None:
+        self.table, self.referenced = table, referenced
+        self.constraints: list[tuple[str, str]] = []
+
+    def __enter__(self) -> _BulkLoad:
+        s = db.session()
+        self.constraints = [(name, definition) for name, definition in s.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype = 'f' "
+            "AND confrelid = CAST(:r AS regclass) ORDER BY conname"
+        ), {"t": self.table, "r": self.referenced})]
+        for name, _definition in self.constraints:
+            s.execute(text(f'ALTER TABLE {self.table} DROP CONSTRAINT "{name}"'))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None or not self.constraints:
+            return  # the savepoint rolls back, and the dropped constraints come back with it
+        db.session().execute(text(f"ALTER TABLE {self.table} " + ", ".join(
+            f'ADD CONSTRAINT "{name}" {definition}' for name, definition in self.constraints)))
+
+
+def _is_bulk(model: Any, rows: int) -> bool:
+    """Whether loading `rows` into the model's table is a bulk load (see BULK_MIN_ROWS)."""
+    if rows < BULK_MIN_ROWS or not db.is_postgres():
+        return False
+    return rows > (db.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _in(column: Any, values: list[Any]) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`: one parameter, not thousands."""
+    if db.is_postgres():
+        return column == func.any(bindparam("values", values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+# --- contracts -----------------------------------------------------------------------------
+
+
+class ContractRow(NamedTuple):
+    line: int
+    contract_no: str
+    type: str
+    subtype: str | None
+    title: str
+    field: str
+    seller_id: int
+    buyer_id: int
+    intermediary_id: int | None
+    total_amount: Decimal
+    technical_amount: Decimal
+    signed_on: Any
+    registered_at: datetime
+    related_party: bool
+    status: str
+    cancelled_at: datetime | None
+
+
+TERMS = ("type", "subtype", "title", "field", "seller_id", "buyer_id", "intermediary_id",
+         "total_amount", "technical_amount", "signed_on", "registered_at", "related_party")
+TERM_COLUMNS = {"seller_id": "seller_uscc", "buyer_id": "buyer_uscc",
+                "intermediary_id": "intermediary_uscc"}
+STORED_COLUMNS = (
+    "contract_no", "type", "subtype", "title", "field", "seller_id", "buyer_id",
+    "intermediary_id", "total_amount", "technical_amount", "signed_on", "registered_at",
+    "related_party", "status", "cancelled_at", "version", "source", "created_at", "updated_at",
+)
+
+
+class _ContractChecker:
+    """Every cell of a contract row parsed and checked, then the rules between cells."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        self.now = datetime.now(UTC)
+        self.today = self.now.astimezone(SHANGHAI).date()
+        self.day_starts: dict[Any, datetime] = {}
+        self.orgs = org = _organisations()
+        subtypes = tuple(dict.fromkeys(s for v in CONTRACT_TYPES.values() for s in v))
+        self.days = days = _Memo(self._instant)  # date-only instants: few, and repeated
+        self.memo = {
+            "type": _Memo(_one_of(tuple(CONTRACT_TYPES), "contract type")),
+            "subtype": _Memo(_optional(_one_of(subtypes, "subtype"))),
+            "field": _Memo(_one_of(tuple(FIELDS), "technology field")),
+            "intermediary_uscc": _Memo(_optional(org)),
+            "signed_on": _Memo(parse_date),
+            "related_party": _Memo(parse_flag),
+            "status": _Memo(_one_of(IMPORTED_STATUSES, "status of an imported contract")),
+        }
+
+        def instant(cell: str) -> datetime:
+            return days(cell) if len(cell) == 10 else self._instant(cell)
+
+        self.cells: tuple[tuple[str, Callable[[str], Any]], ...] = (
+            ("contract_no", contract_number), ("type", self.memo["type"]),
+            ("subtype", self.memo["subtype"]), ("title", _title),
+            ("field", self.memo["field"]), ("seller_uscc", org), ("buyer_uscc", org),
+            ("intermediary_uscc", self.memo["intermediary_uscc"]),
+            ("total_amount", _amount), ("technical_amount", _amount),
+            ("signed_on", self.memo["signed_on"]), ("registered_at", instant),
+            ("related_party", self.memo["related_party"]), ("status", self.memo["status"]),
+            ("cancelled_at", _optional(instant)),
+        )
+
+    def check(self, line: int, row: dict[str, str]) -> ContractRow | None:
+        try:
+            values, problems = self._known_cells(row), []
+        except (KeyError, ValueError):
+            values, problems = _parse_cells(row, self.cells)
+        (_, kind, subtype, _, _, seller, buyer, intermediary, total, technical, signed_on,
+         registered_at, _, status, cancelled_at) = values
+        problems += term_problems(kind, subtype, seller, buyer, intermediary, total, technical,
+                                  signed_on, subtype_given=subtype is not None
+                                  or not row["subtype"].strip(), as_of=self.today)
+        if registered_at is not None and signed_on is not None and (
+            registered_at < self._day_start(signed_on)
+        ):
+            problems.append(("registered_at", "registered "
+                             f"({registered_at.astimezone(SHANGHAI).date()}) before it was "
+                             f"signed ({signed_on})"))
+        if status == "cancelled" and cancelled_at is None and not row["cancelled_at"].strip():
+            problems.append(("cancelled_at", "a cancelled contract needs the date it was "
+                             "cancelled"))
+        elif status == "registered" and cancelled_at is not None:
+            problems.append(("cancelled_at", "a registered contract has no cancellation date; "
+                             "say status cancelled"))
+        elif cancelled_at is not None and registered_at is not None and (
+            cancelled_at.astimezone(SHANGHAI).date() < registered_at.astimezone(SHANGHAI).date()
+        ):
+            problems.append(("cancelled_at", "cancelled before it was registered "
+                             f"({registered_at.astimezone(SHANGHAI).date()})"))
+        if problems:
+            for column, reason in problems:
+                self.report.add(line, column, reason)
+            return None
+        return ContractRow(line, *values)
+
+    def _known_cells(self, row: dict[str, str]) -> list[Any]:
+        """The same parsing as `self.cells` for a row made only of codes seen before, with the
+        memos read directly: the fast path of nearly every row. Anything else raises, and
+        `_parse_cells` takes the row (and names its problems)."""
+        number = row["contract_no"]
+        if not (number.isdigit() and number.isascii() and 8 <= len(number) <= 32):
+            raise KeyError(number)
+        registered, cancelled = row["registered_at"], row["cancelled_at"]
+        days = self.days.valid
+        return [
+            number, self.memo["type"].valid[row["type"]],
+            self.memo["subtype"].valid[row["subtype"]], _title(row["title"]),
+            self.memo["field"].valid[row["field"]], self.orgs.valid[row["seller_uscc"]],
+            self.orgs.valid[row["buyer_uscc"]],
+            self.memo["intermediary_uscc"].valid[row["intermediary_uscc"]],
+            _amount(row["total_amount"]), _amount(row["technical_amount"]),
+            self.memo["signed_on"].valid[row["signed_on"]],
+            days[registered] if len(registered) == 10 else self._instant(registered),
+            self.memo["related_party"].valid[row["related_party"]],
+            self.memo["status"].valid[row["status"]],
+            None if not cancelled else days[cancelled] if len(cancelled) == 10
+            else self._instant(cancelled),
+        ]
+
+    def _day_start(self, day: Any) -> datetime:
+        start = self.day_starts.get(day)
+        if start is None:
+            # In UTC, like the instants it is compared with: comparing across zones is slow.
+            start = shanghai_midnight(day).astimezone(UTC)
+            self.day_starts[day] = start
+        return start
+
+    def _instant(self, cell: str) -> datetime:
+        if not cell.strip():
+            raise ValueError("required")
+        instant = parse_instant(cell)
+        if instant > self.now:
+            raise ValueError(f"{cell.strip()!r} is in the future")
+        return instant
+
+
+def _contract_line(now: str) -> Callable[[ContractRow], str]:
+    constant = f"\t1\timport\t{now}\t{now}\n"  # version, source, created_at, updated_at
+
+    def line(r: ContractRow) -> str:
+        (_, number, kind, subtype, title, field, seller, buyer, intermediary, total, technical,
+         signed_on, registered_at, related, status, cancelled_at) = r
+        return "\t".join((
+            number, kind, subtype or NULL, _copy_escape(title), field, str(seller), str(buyer),
+            NULL if intermediary is None else str(intermediary), str(total), str(technical),
+            signed_on.isoformat(), registered_at.isoformat(), "t" if related else "f", status,
+            NULL if cancelled_at is None else cancelled_at.isoformat(),
+        )) + constant
+
+    return line
+
+
+def _contract_dict(now: datetime) -> Callable[[ContractRow], dict[str, Any]]:
+    def as_dict(r: ContractRow) -> dict[str, Any]:
+        values = dict(zip(STORED_COLUMNS[:15], (r.contract_no, *r[2:]), strict=True))
+        values.update(version=1, source="import", created_at=now, updated_at=now)
+        return values
+
+    return as_dict
+
+
+@_all_or_nothing
+def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = "",
+                     progress: Progress | None = None) -> ImportReport:
+    """The registration system's contracts export (see the module docstring)."""
+    report = ImportReport("contracts", name or str(source))
+    s = db.session()
+    postgres = db.is_postgres()
+    bulk = False
+    if postgres:
+        # Writers of contracts wait for the import (readers do not); two imports queue.
+        s.execute(text("LOCK TABLE contracts IN SHARE ROW EXCLUSIVE MODE"))
+        if isinstance(source, str | Path):
+            bulk = _is_bulk(Contract, os.path.getsize(source) // BYTES_PER_CONTRACT_ROW)
+    existing = set(s.scalars(select(Contract.contract_no).where(Contract.contract_no.is_not(None))))
+    checker = _ContractChecker(report)
+    now = checker.now
+    seen: dict[str, int] = {}
+    table = Contract.__table__
+    known = 0
+    with open_csv(source) as stream, (
+        _BulkLoad("contracts", "organizations") if bulk else nullcontext()
+    ):
+        tick = _progress(stream, progress)
+        with RowWriter(table, STORED_COLUMNS, _contract_line(now.isoformat()),
+                       _contract_dict(now)) as writer:
+            for line, row in read_rows(stream, CONTRACT_COLUMNS, report):
+                if report.rows % 10_000 == 0:
+                    tick()
+                parsed = checker.check(line, row)
+                if parsed is None:
+                    writer.stop()
+                    continue
+                first = seen.setdefault(parsed.contract_no, line)
+                if first != line:
+                    report.add(line, "contract_no", f"{parsed.contract_no} appears again "
+                               f"(first on line {first})")
+                    writer.stop()
+                elif parsed.contract_no in existing:
+                    known += 1  # looked at again, against what is stored, below
+                else:
+                    writer.add(parsed)
+            if not report.ok:
+                writer.stop()
+        tick()
+        updates = _compare_known(_known_rows(stream, existing), checker, report) if known \
+            else []
+        if not report.ok:
+            raise ImportRejected(report)
+    report.inserted = writer.count
+    report.updated = len(updates)
+    report.unchanged = known - len(updates)
+    if updates:
+        s.execute(update(table).where(table.c.id == bindparam("_id")).values(
+            status=bindparam("_status"), cancelled_at=bindparam("_cancelled_at"),
+            updated_at=now), updates)
+        for u in updates:
+            record(actor, "contract.import_update", "contract", u["_id"],
+                   before=u["_before"], after={"status": u["_status"],
+                                               "cancelled_at": u["_cancelled_at"]},
+                   reason=f"registration system export {report.source}")
+    _audit(actor, "contract.import", report)
+    return report
+
+
+def _known_rows(stream: IO[str], existing: set[str]) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    """The file read again, in batches of the rows whose contract_no is already stored."""
+    stream.seek(0)
+    batch: list[tuple[int, dict[str, str]]] = []
+    for line, row in read_rows(stream, CONTRACT_COLUMNS, ImportReport("again", "")):
+        try:
+            if contract_number(row["contract_no"]) not in existing:
+                continue
+        except ValueError:  # pragma: no cover - refused in the first pass already
+            continue
+        batch.append((line, row))
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _compare_known(batches: Iterator[list[tuple[int, dict[str, str]]]],
+                   checker: _ContractChecker, report: ImportReport) -> list[dict[str, Any]]:
+    """Rows whose contract_no is stored: unchanged, a status update, or a refused change."""
+    updates: list[dict[str, Any]] = []
+    table = Contract.__table__
+    terms = slice(2, 2 + len(TERMS))  # ContractRow's fields from type to related_party
+    for batch in batches:
+        rows = [checker.check(line, row) for line, row in batch]
+        stored = {r.contract_no: r for r in db.session.execute(
+            select(table.c.contract_no, *[table.c[t] for t in TERMS], table.c.id,
+                   table.c.status, table.c.cancelled_at)
+            .where(_in(table.c.contract_no, [r.contract_no for r in rows if r is not None]))
+        )}
+        for row in rows:
+            if row is None:  # pragma: no cover - it passed the same check in the first pass
+                continue
+            old = stored[row.contract_no]
+            if tuple(old[1:1 + len(TERMS)]) != row[terms]:
+                for term in TERMS:
+                    if getattr(old, term) != getattr(row, term):
+                        report.add(row.line, TERM_COLUMNS.get(term, term),
+                                   f"contract {row.contract_no} is stored with "
+                                   f"{getattr(old, term)!s}, the file says "
+                                   f"{getattr(row, term)!s}; terms change only through an "
+                                   "amendment (变更)")
+                continue
+            if (old.status, old.cancelled_at) == (row.status, row.cancelled_at):
+                continue
+            if old.status == "cancelled" and row.status != "cancelled":
+                report.add(row.line, "status", f"contract {row.contract_no} was cancelled on "
+                           f"{old.cancelled_at.astimezone(SHANGHAI).date()}; an import does "
+                           "not undo a cancellation")
+                continue
+            if old.status not in IMPORTED_STATUSES:
+                report.add(row.line, "status", f"contract {row.contract_no} is {old.status} "
+                           "here, not registered")
+                continue
+            updates.append({"_id": old.id, "_status": row.status,
+                            "_cancelled_at": row.cancelled_at,
+                            "_before": {"status": old.status, "cancelled_at": old.cancelled_at}})
+    return updates
+
+
+# --- payments ------------------------------------------------------------------------------
+
+_staging = MetaData()
+PAYMENT_ROWS = Table(
+    "import_payment_rows", _staging,
+    Column("line", Integer, nullable=False),
+    Column("contract_no", String(32), nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("amount", db.Money, nullable=False),
+    Column("cents", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _cents(column: Any) -> ColumnElement[Any]:
+    """An amount in whole fen, for exact sums: PostgreSQL's NUMERIC is exact already; SQLite
+    keeps a NUMERIC column as a binary float, which rounds back to the fen exactly below
+    about 9e13 yuan."""
+    return cast(func.round(column * 100), BigInteger)
+
+
+def _payment_line(row: tuple[int, str, Any, Decimal]) -> str:
+    line, number, paid_on, amount = row
+    return f"{line}\t{number}\t{paid_on.isoformat()}\t{amount}\t{int(amount * 100)}\n"
+
+
+def _payment_dict(row: tuple[int, str, Any, Decimal]) -> dict[str, Any]:
+    line, number, paid_on, amount = row
+    return {"line": line, "contract_no": number, "paid_on": paid_on, "amount": amount,
+            "cents": int(amount * 100)}
+
+
+@_all_or_nothing
+def import_payments(actor: Identity, source: Path | IO[str] | str, name: str = "",
+                    progress: Progress | None = None) -> ImportReport:
+    """Payments (到账): the file's rows go to a temporary table, then set-based SQL numbers
+    identical instalments, finds unknown contracts and sums, and inserts what is new."""
+    report = ImportReport("payments", name or str(source))
+    s = db.session()
+    if db.is_postgres():
+        s.execute(text("LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE"))
+    staging = PAYMENT_ROWS
+    s.execute(text(f"DROP TABLE IF EXISTS {staging.name}"))
+    staging.create(s.connection())
+    cells = (("contract_no", contract_number),
+             ("paid_on", _Memo(_past_day(datetime.now(SHANGHAI).date()))),
+             ("amount", _amount))
+    with open_csv(source) as stream:
+        tick = _progress(stream, progress)
+        with RowWriter(staging, [c.name for c in staging.columns], _payment_line,
+                       _payment_dict) as writer:
+            for line, row in read_rows(stream, PAYMENT_COLUMNS, report):
+                if report.rows % 10_000 == 0:
+                    tick()
+                values, problems = _parse_cells(row, cells)
+                for column, reason in problems:
+                    report.add(line, column, reason)
+                if not problems:
+                    writer.add((line, *values))
+        tick()
+    # The checks against the stored contracts run on the good rows even when others are bad,
+    # so that one report names every problem.
+    inserted, unchanged = _settle_payments(actor, report)
+    report.inserted, report.unchanged = inserted, unchanged
+    s.execute(text(f"DROP TABLE IF EXISTS {staging.name}"))
+    if not report.ok:
+        raise ImportRejected(report)
+    _audit(actor, "contract.payments_import", report)
+    return report
+
+
+def _settle_payments(actor: Identity, report: ImportReport) -> tuple[int, int]:
+    s = db.session()
+    rows, c, p = PAYMENT_ROWS.c, Contract.__table__.c, Payment.__table__.c
+    for line, number in s.execute(
+        select(rows.line, rows.contract_no).outerjoin(Contract.__table__,
+                                                      c.contract_no == rows.contract_no)
+        .where(c.id.is_(None)).order_by(rows.line)
+    ):
+        report.add(line, "contract_no", f"no contract {number} is stored")
+    for line, paid_on, signed_on in s.execute(
+        select(rows.line, rows.paid_on, c.signed_on).join(Contract.__table__,
+                                                          c.contract_no == rows.contract_no)
+        .where(rows.paid_on < c.signed_on).order_by(rows.line)
+    ):
+        report.add(line, "paid_on", f"{paid_on} is before the contract was signed "
+                   f"({signed_on})")
+    numbered = (
+        select(rows.line, c.id.label("contract_id"), rows.paid_on, rows.amount, rows.cents,
+               func.row_number().over(partition_by=(c.id, rows.paid_on, rows.cents),
+                                      order_by=rows.line).label("ordinal"))
+        .join(Contract.__table__, c.contract_no == rows.contract_no)
+    ).subquery("numbered")
+    stored = select(literal(1)).where(
+        p.contract_id == numbered.c.contract_id, p.paid_on == numbered.c.paid_on,
+        p.amount == numbered.c.amount, p.ordinal == numbered.c.ordinal,
+    ).exists()
+    new = select(numbered).where(~stored).subquery("new")
+    # Running sum per contract in file order, on top of what is stored: the first line that
+    # passes the total is named.
+    paid = (select(p.contract_id, func.sum(_cents(p.amount)).label("cents"))
+            .where(p.contract_id.in_(select(new.c.contract_id)))
+            .group_by(p.contract_id).subquery("paid"))
+    running = (
+        select(new.c.line, new.c.contract_id,
+               (func.coalesce(paid.c.cents, 0) + func.sum(new.c.cents).over(
+                   partition_by=new.c.contract_id, order_by=new.c.line)).label("total_cents"))
+        .outerjoin(paid, paid.c.contract_id == new.c.contract_id)
+    ).subquery("running")
+    over = (
+        select(func.min(running.c.line), c.contract_no, c.total_amount)
+        .join(Contract.__table__, c.id == running.c.contract_id)
+        .where(running.c.total_cents > _cents(c.total_amount))
+        .group_by(c.contract_no, c.total_amount).order_by(func.min(running.c.line))
+    )
+    for line, number, total in s.execute(over):
+        report.add(line, "amount", f"payments of contract {number} would pass its total "
+                   f"amount {total} here")
+    if not report.ok:
+        return 0, 0
+    bulk = _is_bulk(Payment, report.rows)
+    with _BulkLoad("payments", "contracts") if bulk else nullcontext():
+        result = s.execute(insert(Payment.__table__).from_select(
+            ["contract_id", "paid_on", "amount", "ordinal", "recorded_by", "created_at"],
+            select(new.c.contract_id, new.c.paid_on, new.c.amount, new.c.ordinal,
+                   literal(actor.label, String), literal(db.utcnow(), db.UTCDateTime))
+            .order_by(new.c.line),
+        ), execution_options={"preserve_rowcount": True})
+    inserted = int(result.rowcount or 0)
+    return inserted, report.rows - inserted
+
+
+# --- external grants -----------------------------------------------------------------------
+
+
+@_all_or_nothing
+def import_grants(actor: Identity, source: Path | IO[str] | str, name: str = "",
+                  progress: Progress | None = None) -> ImportReport:
+    """Grants already given by other programmes (就高不重复), checked against the parties."""
+    report = ImportReport("grants", name or str(source))
+    s = db.session()
+    cells = (("contract_no", contract_number), ("role", _Memo(_one_of(ROLES, "role"))),
+             ("uscc", _organisations()),
+             ("amount", lambda cell: parse_amount(cell, allow_zero=True)),
+             ("programme", lambda cell: _text(cell, 200)))
+    seen: dict[tuple[str, str, int, str], int] = {}
+    pending: list[tuple[int, str, str, int, Decimal, str]] = []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+
+    def settle() -> None:
+        contracts = {r.contract_no: r for r in s.execute(
+            select(Contract.id, Contract.contract_no, Contract.seller_id, Contract.buyer_id,
+                   Contract.intermediary_id)
+            .where(Contract.contract_no.in_({p[1] for p in pending}))
+        )}
+        stored = {(g.contract_id, g.role, g.organization_id, g.programme): g for g in s.scalars(
+            select(ExternalGrant).where(
+                ExternalGrant.contract_id.in_([c.id for c in contracts.values()])))}
+        for line, contract_no, role, org_id, amount, programme in pending:
+            contract = contracts.get(contract_no)
+            if contract is None:
+                report.add(line, "contract_no", f"no contract {contract_no} is stored")
+                continue
+            if getattr(contract, f"{role}_id") != org_id:
+                report.add(line, "uscc", f"this organisation is not the {role} of contract "
+                           f"{contract_no}")
+                continue
+            old = stored.get((contract.id, role, org_id, programme))
+            if old is None:
+                new.append({"contract_id": contract.id, "role": role, "organization_id": org_id,
+                            "amount": amount, "programme": programme, "created_at": db.utcnow()})
+            elif old.amount != amount:
+                changed.append({"_id": old.id, "_amount": amount})
+            else:
+                report.unchanged += 1
+        pending.clear()
+        if report.ok and len(new) >= BATCH:
+            write()
+
+    def write() -> None:
+        if new:
+            s.execute(insert(ExternalGrant.__table__), new)
+            report.inserted += len(new)
+            new.clear()
+
+    with open_csv(source) as stream:
+        tick = _progress(stream, progress)
+        for line, row in read_rows(stream, GRANT_COLUMNS, report):
+            values, problems = _parse_cells(row, cells)
+            for column, reason in problems:
+                report.add(line, column, reason)
+            if problems:
+                continue
+            contract_no, role, org_id, amount, programme = values
+            key = (contract_no, role, org_id, programme)
+            first = seen.setdefault(key, line)
+            if first != line:
+                report.add(line, "programme", f"the same grant appears again (first on line "
+                           f"{first})")
+                continue
+            pending.append((line, contract_no, role, org_id, amount, programme))
+            if len(pending) >= BATCH:
+                settle()
+        tick()
+    if pending:
+        settle()
+    if not report.ok:
+        raise ImportRejected(report)
+    write()
+    if changed:
+        table = ExternalGrant.__table__
+        s.execute(update(table).where(table.c.id == bindparam("_id"))
+                  .values(amount=bindparam("_amount")), changed)
+        report.updated = len(changed)
+    _audit(actor, "contract.grants_import", report)
+    return report
+
