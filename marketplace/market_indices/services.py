@@ -1,0 +1,295 @@
+"""Publishing the indices: read the counted contracts, compute with `indices`, store revisions.
+
+A publication reads every registered, not cancelled contract as it stands (latest amended
+values), computes every complete month of all 22 domains, and stores a new revision only of
+the figures whose values changed, with the reason. Over unchanged data it publishes nothing.
+It runs in one transaction under an advisory lock: two publishers at once publish each figure
+once, and one killed half way leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import aliased
+
+import indices
+from indices import Cell, ContractRow, IndexInputError, Parameters, Period, SplitCell
+from marketplace import db
+from marketplace.audit.services import record
+from marketplace.auth.identity import Identity
+from marketplace.contracts.models import Contract
+from marketplace.errors import NotFound, ValidationProblem
+from marketplace.market_indices.models import IndexFigure, IndexPublication
+from marketplace.organisations.models import Organisation
+from marketplace.reference import FIELDS, REGIONS
+
+PUBLISH_LOCK = 0x4D4B5449
+FAMILY_NAMES = {"transfer": "技术转移交易指数", "regional": "技术交易区域指数",
+                "industry": "技术交易行业指数"}
+
+
+def domain_name(family: str, domain: str) -> str:
+    if family == "transfer":
+        return "苏州市"
+    if family == "regional":
+        return REGIONS[domain].name
+    return FIELDS[domain]
+
+
+def domains(family: str) -> tuple[str, ...]:
+    return indices.DOMAINS[family]
+
+
+def last_complete_month(now: datetime | None = None) -> Period:
+    return indices.period_of(now or db.utcnow()).shift(-1)
+
+
+def counted_rows() -> list[ContractRow]:
+    """Every registered, not cancelled contract, with its parties' regions and kinds."""
+    seller, buyer, inter = (aliased(Organisation) for _ in range(3))
+    stmt = (
+        select(Contract.contract_no, Contract.id, Contract.registered_at, seller.uscc,
+               buyer.uscc, inter.uscc, seller.region_code, buyer.region_code, seller.kind,
+               buyer.kind, Contract.field, Contract.technical_amount, Contract.total_amount)
+        .join(seller, seller.id == Contract.seller_id)
+        .join(buyer, buyer.id == Contract.buyer_id)
+        .outerjoin(inter, inter.id == Contract.intermediary_id)
+        .where(Contract.status == "registered", Contract.registered_at.is_not(None))
+    )
+    rows = []
+    for r in db.session.execute(stmt).yield_per(20_000):
+        rows.append(ContractRow(
+            r[0] or f"#{r[1]}", indices.period_of(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
+            r[9], r[10], Decimal(r[11]), Decimal(r[12])))
+    return rows
+
+
+@dataclass
+class Computed:
+    run: indices.IndexRun
+    cells: list[Cell]
+    rows: int
+
+
+def compute(rows: list[ContractRow], through: Period, params: Parameters) -> Computed:
+    """`indices.compute_from_rows`, keeping the cells so the publication can store them."""
+    counted = [r for r in rows if r.period <= through]
+    if not counted:
+        raise IndexInputError(f"no registered contract on or before {through}")
+    base_year = params.base_year or indices.default_base_year(r.period for r in counted)
+    if through < Period(base_year, 12):
+        raise IndexInputError(
+            f"{through} is before December {base_year}: the base year must be complete")
+    caps = indices.compute_caps(counted, range(base_year, through.year + 1), params)
+    cells = indices.aggregate(counted, caps, through, start=Period(base_year, 1))
+    run = indices.compute_figures(cells, caps=caps, base_year=base_year, through=through,
+                                  params=params)
+    run = indices.IndexRun(params=run.params, base_year=run.base_year, through=run.through,
+                           caps=run.caps, figures=run.figures,
+                           rows_hash=indices.rows_digest(counted))
+    return Computed(run, cells, len(counted))
+
+
+def cell_to_json(cell: Cell) -> dict[str, Any]:
+    return {
+        "family": cell.family, "domain": cell.domain, "period": str(cell.period),
+        "n": cell.n, "v": str(cell.v), "v_next": None if cell.v_next is None else str(cell.v_next),
+        "p": cell.p, "e": cell.e, "x": cell.x, "u": cell.u,
+        "total_amount": str(cell.total_amount), "technical_amount": str(cell.technical_amount),
+        "capped_count": cell.capped_count, "capped_amount": str(cell.capped_amount),
+        "split": {k: [s.n, str(s.v), s.x, s.u] for k, s in cell.split.items()},
+    }
+
+
+def cell_from_json(d: dict[str, Any]) -> Cell:
+    return Cell(
+        family=d["family"], domain=d["domain"], period=Period.parse(d["period"]), n=d["n"],
+        v=Decimal(d["v"]), v_next=None if d["v_next"] is None else Decimal(d["v_next"]),
+        p=d["p"], e=d["e"], x=d["x"], u=d["u"], total_amount=Decimal(d["total_amount"]),
+        technical_amount=Decimal(d["technical_amount"]), capped_count=d["capped_count"],
+        capped_amount=Decimal(d["capped_amount"]),
+        split={k: SplitCell(s[0], Decimal(s[1]), s[2], s[3]) for k, s in d["split"].items()},
+    )
+
+
+def _caps_json(caps: dict[int, Decimal | None]) -> dict[str, str | None]:
+    return {str(y): None if c is None else str(c) for y, c in caps.items()}
+
+
+def _caps_from_json(caps: dict[str, str | None]) -> dict[int, Decimal | None]:
+    return {int(y): None if c is None else Decimal(c) for y, c in caps.items()}
+
+
+def _detail(figure: indices.Figure) -> dict[str, Any]:
+    return indices.figure_to_dict(figure, extended=True)
+
+
+@dataclass
+class PublishResult:
+    through: str
+    contracts_read: int
+    figures_computed: int
+    figures_published: int
+    revised: int
+    publication_id: int | None
+    data_hash: str
+    skipped_reason: str | None = None
+    changed: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.publication_id is None:
+            return (f"indices through {self.through}: {self.figures_computed} figures computed "
+                    f"from {self.contracts_read} contracts; nothing changed, nothing published")
+        return (f"indices through {self.through}: {self.figures_published} figures published "
+                f"({self.revised} revisions of earlier figures) from {self.contracts_read} "
+                f"contracts, data vintage {self.data_hash[:12]}")
+
+
+def parse_through(text: str | None, now: datetime | None = None) -> Period:
+    latest = last_complete_month(now)
+    if text is None:
+        return latest
+    try:
+        through = Period.parse(text)
+    except (ValueError, IndexInputError) as exc:
+        raise ValidationProblem(errors={"through": ["a month as YYYY-MM"]}) from exc
+    if through > latest:
+        raise ValidationProblem(errors={"through": [
+            f"{through} is not complete yet: the last complete month is {latest}"]})
+    return through
+
+
+def publish(actor: Identity, through: Period | None = None, *, now: datetime | None = None,
+            params: Parameters | None = None) -> PublishResult:
+    """Compute every complete month up to `through` and store what changed."""
+    now = now or db.utcnow()
+    through = through or last_complete_month(now)
+    params = params or Parameters()
+    db.advisory_xact_lock(PUBLISH_LOCK)
+    read_at = db.utcnow()
+    rows = counted_rows()
+    try:
+        computed = compute(rows, through, params)
+    except IndexInputError as exc:
+        raise ValidationProblem(errors={"through": [str(exc)]}) from exc
+    run = computed.run
+    latest = {(f.family, f.domain, f.period): f for f in db.session.scalars(
+        select(IndexFigure).where(IndexFigure.is_latest.is_(True)))}
+    changed: list[tuple[indices.Figure, IndexFigure | None, dict[str, Any]]] = []
+    for figure in run.figures:
+        detail = _detail(figure)
+        old = latest.get((figure.family, figure.domain, str(figure.period)))
+        if old is None or old.detail != detail:
+            changed.append((figure, old, detail))
+    result = PublishResult(str(through), computed.rows, len(run.figures), 0, 0, None,
+                           run.rows_hash or "")
+    if not changed:
+        return result
+    revised = sum(1 for _, old, _ in changed if old is not None)
+    reason = ("first publication" if revised == 0 and not latest else
+              f"data revised (vintage {result.data_hash[:12]}): late registrations, "
+              "amendments or cancellations" if revised else "new months published")
+    publication = IndexPublication(
+        published_by=actor.label, through=str(through),
+        methodology_version=params.methodology_version, parameters=params.to_dict(),
+        base_year=run.base_year, caps=_caps_json(dict(run.caps)), data_read_at=read_at,
+        data_hash=result.data_hash, contracts_read=computed.rows,
+        figures_published=len(changed), reason=reason,
+        cells=[cell_to_json(c) for c in computed.cells],
+    )
+    db.session.add(publication)
+    db.session.flush()
+    old_ids = [old.id for _, old, _ in changed if old is not None]
+    for start in range(0, len(old_ids), 500):
+        db.session.execute(update(IndexFigure).where(IndexFigure.id.in_(old_ids[start:start + 500]))
+                           .values(is_latest=False))
+    new_rows = []
+    for figure, old, detail in changed:
+        if old is None:
+            why = "first publication of this month"
+        elif old.detail.get("value") != detail.get("value"):
+            why = f"revised: the data changed (vintage {result.data_hash[:12]})"
+        else:
+            why = f"revised components (vintage {result.data_hash[:12]})"
+        new_rows.append({
+            "publication_id": publication.id, "family": figure.family,
+            "domain": figure.domain, "period": str(figure.period),
+            "revision": 1 if old is None else old.revision + 1, "is_latest": True,
+            "methodology_version": params.methodology_version,
+            "value": detail["value"], "value_2dp": detail["value_2dp"],
+            "mom_pct": detail["mom_pct"], "yoy_pct": detail["yoy_pct"],
+            "reason": figure.reason, "detail": detail, "revision_reason": why,
+            "published_at": publication.published_at,
+        })
+    db.session.execute(IndexFigure.__table__.insert(), new_rows)
+    result.publication_id = publication.id
+    result.figures_published = len(changed)
+    result.revised = revised
+    result.changed = [(f.family, f.domain, str(f.period)) for f, _, _ in changed]
+    record(actor, "indices.publish", "index_publication", publication.id,
+           after={"through": str(through), "figures": len(changed), "revised": revised,
+                  "data_hash": result.data_hash, "methodology": params.methodology_version},
+           reason=reason)
+    return result
+
+
+@dataclass
+class CheckReport:
+    publications: int
+    figures: int
+    mismatches: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def check(publication_id: int | None = None) -> CheckReport:
+    """Recompute the figures of each publication from its stored cells and parameters."""
+    stmt: Select[tuple[IndexPublication]] = select(IndexPublication).order_by(IndexPublication.id)
+    if publication_id is not None:
+        stmt = stmt.where(IndexPublication.id == publication_id)
+    checked = figures = 0
+    mismatches: list[str] = []
+    for pub in db.session.scalars(stmt):
+        run = indices.compute_figures(
+            [cell_from_json(c) for c in pub.cells], caps=_caps_from_json(pub.caps),
+            base_year=pub.base_year, through=Period.parse(pub.through),
+            params=Parameters.from_dict(pub.parameters))
+        stored = db.session.scalars(select(IndexFigure).where(IndexFigure.publication_id == pub.id))
+        for fig in stored:
+            figures += 1
+            again = _detail(run.figure(fig.family, fig.domain, fig.period))
+            if again != fig.detail:
+                mismatches.append(f"publication {pub.id}: {fig.family}/{fig.domain}/{fig.period} "
+                                  f"revision {fig.revision} recomputes differently")
+        checked += 1
+    return CheckReport(checked, figures, mismatches)
+
+
+def series(family: str, domain: str | None, start: str | None, end: str | None
+           ) -> Select[tuple[IndexFigure]]:
+    stmt = select(IndexFigure).where(IndexFigure.family == family,
+                                     IndexFigure.is_latest.is_(True))
+    if domain is not None:
+        stmt = stmt.where(IndexFigure.domain == domain)
+    if start is not None:
+        stmt = stmt.where(IndexFigure.period >= start)
+    if end is not None:
+        stmt = stmt.where(IndexFigure.period <= end)
+    return stmt.order_by(IndexFigure.domain, IndexFigure.period)
+
+
+def revisions(family: str, domain: str, period: str) -> list[IndexFigure]:
+    found = list(db.session.scalars(
+        select(IndexFigure).where(IndexFigure.family == family, IndexFigure.domain == domain,
+                                  IndexFigure.period == period)
+        .order_by(IndexFigure.revision.desc())))
+    if not found:
+        raise NotFound(f"no published figure {family}/{domain}/{period}")
+    return found
