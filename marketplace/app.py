@@ -9,6 +9,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+import flask
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint
@@ -75,6 +76,8 @@ def _register_blueprints(app: Flask) -> None:
         for value in vars(module).values():
             if isinstance(value, Blueprint):
                 api.register_blueprint(value)
+            elif isinstance(value, flask.Blueprint) and value.name not in app.blueprints:
+                app.register_blueprint(value)  # plain pages, outside the API document
     from marketplace import docs
     from marketplace.health import bp as health_bp
 
