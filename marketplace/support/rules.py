@@ -297,7 +297,7 @@ class Allocator:
 
     def allocate(self, items: Sequence[Item]) -> list[Allocation]:
         used: dict[tuple[str, str], Decimal] = {}
-        for (contract_no, role, uscc), amount in self.held.items():
+        for (_contract_no, role, uscc), amount in self.held.items():
             used[(uscc, role)] = used.get((uscc, role), ZERO) + amount
         budget_left = None if self.policy.budget is None else (
             self.policy.budget - sum(self.held.values(), ZERO))
