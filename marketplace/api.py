@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_smorest import Page
-from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import Select, func, select
+from marshmallow import ValidationError, fields, validate
+from sqlalchemy import func, select
 
 from marketplace import db
 from marketplace.reference import normalise_code, unsafe_characters

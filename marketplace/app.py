@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import importlib
-import os
 import importlib.util
 import logging
+import os
 from decimal import Decimal
 from typing import Any
 
 import flask
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from flask_smorest import Blueprint
+from flask_smorest import Api, Blueprint
 
 from marketplace import config as config_module
 from marketplace import db, errors, observability
-from flask_smorest import Api
 
 # Each domain package may have a `resources` module with flask-smorest blueprints.
 DOMAINS = (

@@ -62,7 +62,9 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         value = Decimal(value).quantize(Decimal("0.01"))
-        # SQLite has no exact decimal type: keep the text, so sums are done in Python.
+        # SQLite has no exact decimal type: its NUMERIC affinity stores a REAL, which reads
+        # back exactly (up to 15 significant digits, 10^13 yuan). The service therefore adds
+        # money up in Python, never with SQL SUM on SQLite.
         return str(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:

@@ -67,7 +67,7 @@ class ImportRejected(Exception):
 
 def open_csv(source: Path | IO[str] | str) -> IO[str]:
     if isinstance(source, Path | str) and not isinstance(source, io.IOBase):
-        return open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        return open(source, encoding="utf-8-sig", newline="")
     return source  # type: ignore[return-value]
 
 

@@ -30,7 +30,6 @@ from tests.dbutil import (
     uscc_for,
 )
 
-
 # argon2's CHEAPEST profile is made for tests: production hashing is deliberately slow.
 TEST_CONFIG = {"TESTING": True, "PASSWORD_PROFILE": "CHEAPEST"}
 

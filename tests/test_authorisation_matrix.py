@@ -53,6 +53,21 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/contracts/{contract_id}/cancel"): "401 422 422 403 403 403",
     ("GET", "/api/v1/contracts/{contract_id}/payments"): "401 200 200 200 200 404",
     ("POST", "/api/v1/contracts/{contract_id}/payments"): "401 422 422 422 422 404",
+    # indices: public; nothing is published for the month asked
+    ("GET", "/api/v1/indices/{family}"): ALL_200,
+    ("GET", "/api/v1/indices/{family}/{domain}/{period}"): "404 404 404 404 404 404",
+    # support: policies are public; runs and the treasury are the bureau's; awards are the
+    # bureau's and the receiving organisation's
+    ("GET", "/api/v1/support/policies"): ALL_200,
+    ("POST", "/api/v1/support/policies"): "401 422 403 403 403 403",
+    ("GET", "/api/v1/support/policies/{code}"): ALL_200,
+    ("GET", "/api/v1/support/policies/{code}/treasury"): "401 200 200 403 403 403",
+    ("GET", "/api/v1/support/runs"): "401 200 200 403 403 403",
+    ("POST", "/api/v1/support/runs"): "401 422 403 403 403 403",
+    ("GET", "/api/v1/support/awards"): "401 200 200 200 200 200",
+    ("GET", "/api/v1/support/awards/{award_id}"): "401 200 200 200 200 404",
+    ("POST", "/api/v1/support/awards/{award_id}/approve"): "401 409 409 403 403 403",
+    ("POST", "/api/v1/support/awards/{award_id}/pay"): "401 409 403 403 403 403",
 }
 
 
@@ -76,7 +91,25 @@ def world(client, create_org, create_user, login) -> dict[str, Any]:
         "total_amount": "100000.00", "technical_amount": "90000.00",
         "signed_on": "2026-03-01"})
     assert contract.status_code == 201, contract.get_json()
-    params = {"org_id": seller.id, "contract_id": contract.get_json()["id"]}
+    from marketplace import db
+    from marketplace.auth.identity import system
+    from marketplace.support.models import SupportAward
+    from marketplace.support.services import load_policy
+
+    policy = load_policy(system("test"), {
+        "code": "SZ-TT-2026", "year": 2026, "rates": {"seller": "0.03", "buyer": "0.10",
+                                                      "intermediary": "0.01"},
+        "cap": "500000.00", "min_technical_amount": "0.00", "eligible_types": ["license"],
+        "eligible_kinds": {"seller": ["university"], "buyer": ["enterprise"],
+                           "intermediary": ["intermediary"]}, "budget": None})
+    award = SupportAward(policy_id=policy.id, contract_id=contract.get_json()["id"],
+                         role="seller", organization_id=seller.id, region_code="320505",
+                         order_key="x", status="computed", explanation={})
+    db.session.add(award)
+    db.session.commit()
+    params = {"org_id": seller.id, "contract_id": contract.get_json()["id"],
+              "family": "transfer", "domain": "SZ", "period": "2021-12", "code": policy.code,
+              "award_id": award.id}
     return {"headers": headers, "params": params}
 
 

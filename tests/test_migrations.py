@@ -12,7 +12,6 @@ from sqlalchemy.engine import make_url
 
 from marketplace.migrate import downgrade, upgrade
 from marketplace.models import Base
-
 from tests.dbutil import PG_ADMIN_URL, _no_postgres
 
 
@@ -27,7 +26,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path, worker_id: str):
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _no_postgres(f"{exc.__class__.__name__}")
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     yield url

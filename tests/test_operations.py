@@ -51,7 +51,7 @@ def _redis_or_skip() -> str:
     url = "redis://127.0.0.1:6379/15"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"Redis not reachable at {url}: {exc.__class__.__name__}")
     return url
 

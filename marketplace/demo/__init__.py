@@ -73,6 +73,6 @@ def load_demo(contracts: int = 4000, seed: int = 2026) -> None:
     _run(["support", "policy", "load", str(HERE / "policy.json")])
     _run(["support", "run", "--policy", "SZ-TT-2025"])
     click.echo("")
-    click.echo("demo market loaded. Accounts (password %s): %s" % (
-        DEMO_PASSWORD, ", ".join(f"{u} ({r})" for u, r, _ in ACCOUNTS)))
+    accounts = ", ".join(f"{u} ({r})" for u, r, _ in ACCOUNTS)
+    click.echo(f"demo market loaded. Accounts (password {DEMO_PASSWORD}): {accounts}")
     click.echo("dashboard: /   API docs: /api/v1/docs   OpenAPI: /api/v1/openapi.json")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 
@@ -24,17 +26,15 @@ def register(cli: click.Group) -> None:
             with app.app_context():
                 try:
                     run_job(name)
-                except Exception:  # noqa: BLE001 - logged by run_job; the scheduler goes on
+                except Exception:
                     pass
 
         for job in JOBS.values():
             sched.add_job(runner, CronTrigger(timezone="Asia/Shanghai", **job.trigger),
                           args=[job.name], id=job.name, name=job.description)
             click.echo(f"scheduled {job.name}: {job.description}")
-        try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
             sched.start()
-        except (KeyboardInterrupt, SystemExit):
-            pass
 
     @cli.group("jobs")
     def jobs_group() -> None:
@@ -50,5 +50,5 @@ def register(cli: click.Group) -> None:
             raise click.ClickException(f"no job {name!r}: one of {', '.join(JOBS)}")
         try:
             click.echo(run_job(name))
-        except Exception as exc:  # noqa: BLE001 - one line and a non-zero exit
+        except Exception as exc:
             raise click.ClickException(f"{name} failed: {exc}") from exc

@@ -11,7 +11,6 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from marketplace import db
-
 from marketplace.api import SelectPage
 from marketplace.errors import NotFound, ValidationProblem
 from marketplace.market_indices import services

@@ -121,6 +121,6 @@ def import_csv(actor: Identity, source: Path | IO[str], name: str = "") -> Impor
     if new:
         db.session.execute(Organisation.__table__.insert(), new)
         report.inserted = len(new)
-        record(actor, "organization.import", "import", report.source,
+        record(actor, "organization.import", "import", Path(str(report.source)).name[:64],
                after={"inserted": report.inserted, "unchanged": report.unchanged})
     return report

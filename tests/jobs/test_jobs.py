@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 
@@ -38,8 +39,6 @@ def _counts() -> tuple[int, int, int]:
 
 
 def test_two_schedulers_publish_each_figure_once(committing_app) -> None:
-    from datetime import datetime
-
     _load_example()
     now = datetime.fromisoformat(NOW)
     barrier = threading.Barrier(2)
@@ -95,7 +94,7 @@ def test_a_publication_killed_half_way_leaves_nothing_and_the_next_completes(
     with db.engine_for(database_url).connect() as conn:  # and its locks were released
         assert conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
             "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() == 0
-    message = run_job("publish_indices", __import__("datetime").datetime.fromisoformat(NOW))
+    message = run_job("publish_indices", datetime.fromisoformat(NOW))
     assert "792 figures published" in message
     assert _counts() == (792, 1, 1)
 
