@@ -36,9 +36,25 @@ def last_complete_month_end(today: date | None = None) -> date:
     return today.replace(day=1) - timedelta(days=1)
 
 
+def _available(args: Sequence[str]) -> bool:
+    from marketplace.cli import cli
+
+    command: click.Command | None = cli
+    for word in args[:2]:
+        if not isinstance(command, click.Group):
+            return True
+        command = command.commands.get(word)
+        if command is None:
+            return False
+    return True
+
+
 def _run(args: Sequence[str]) -> None:
     from marketplace.cli import cli
 
+    if not _available(args):
+        click.echo(f"(skipped: `marketplace {' '.join(args[:2])}` is not part of this build)")
+        return
     click.echo(f"$ marketplace {' '.join(args)}")
     try:
         cli.main(list(args), prog_name="marketplace", standalone_mode=False)
