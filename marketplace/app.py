@@ -13,6 +13,7 @@ import flask
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint
+from werkzeug.routing import IntegerConverter
 
 from marketplace import config as config_module
 from marketplace import db, errors, observability
@@ -63,7 +64,16 @@ def _init_extensions(app: Flask) -> None:
     app.teardown_appcontext(lambda _exc: db.session.remove())
 
 
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in every route: ids beyond a database INTEGER are simply not found."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def _register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = DatabaseId
     api: Api = app.extensions["api"]
     for domain in DOMAINS:
         name = f"marketplace.{domain}.resources"

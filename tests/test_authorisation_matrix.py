@@ -53,6 +53,23 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/contracts/{contract_id}/cancel"): "401 422 422 403 403 403",
     ("GET", "/api/v1/contracts/{contract_id}/payments"): "401 200 200 200 200 404",
     ("POST", "/api/v1/contracts/{contract_id}/payments"): "401 422 422 422 422 404",
+    # achievements: the fixture's is withdrawn (not public), so owners may see it but no
+    # action is allowed in that state
+    ("GET", "/api/v1/achievements"): ALL_200,
+    ("POST", "/api/v1/achievements"): "401 403 403 422 422 422",
+    ("GET", "/api/v1/achievements/notices"): ALL_200,
+    ("GET", "/api/v1/achievements/{achievement_id}"): "404 200 200 200 200 404",
+    ("PATCH", "/api/v1/achievements/{achievement_id}"): "401 403 403 409 409 404",
+    ("POST", "/api/v1/achievements/{achievement_id}/submit"): "401 403 403 409 409 404",
+    ("POST", "/api/v1/achievements/{achievement_id}/withdraw"): "401 403 403 409 409 404",
+    ("POST", "/api/v1/achievements/{achievement_id}/objections"): "401 403 403 422 422 422",
+    ("POST", "/api/v1/achievements/{achievement_id}/rule"): "401 422 422 403 403 403",
+    ("GET", "/api/v1/achievements/{achievement_id}/matches"): "401 200 200 200 200 404",
+    # demands: for signed-in users; posted by enterprises' members
+    ("GET", "/api/v1/demands"): "401 200 200 200 200 200",
+    ("POST", "/api/v1/demands"): "401 403 403 422 422 422",
+    ("GET", "/api/v1/demands/{demand_id}"): "401 200 200 200 200 200",
+    ("GET", "/api/v1/demands/{demand_id}/matches"): "401 200 200 200 200 200",
     # indices: public; nothing is published for the month asked
     ("GET", "/api/v1/indices/{family}"): ALL_200,
     ("GET", "/api/v1/indices/{family}/{domain}/{period}"): "404 404 404 404 404 404",
@@ -102,6 +119,19 @@ def world(client, create_org, create_user, login) -> dict[str, Any]:
         "cap": "500000.00", "min_technical_amount": "0.00", "eligible_types": ["license"],
         "eligible_kinds": {"seller": ["university"], "buyer": ["enterprise"],
                            "intermediary": ["intermediary"]}, "budget": None})
+    from decimal import Decimal
+
+    from marketplace.achievements.models import Achievement, AchievementOwner
+    from marketplace.demands.models import Demand
+
+    achievement = Achievement(
+        owner_id=seller.id, title="示范成果", summary="摘要", keywords=[], field="new_materials",
+        trl=5, transfer_modes=["license"], status="withdrawn", created_by="test",
+        owners=[AchievementOwner(organization_id=seller.id, share=Decimal("100"))])
+    demand = Demand(organization_id=other.id, title="示范需求", description="说明",
+                    field="new_materials", budget_min=Decimal("1.00"),
+                    budget_max=Decimal("2.00"), min_trl=3, created_by="test")
+    db.session.add_all([achievement, demand])
     award = SupportAward(policy_id=policy.id, contract_id=contract.get_json()["id"],
                          role="seller", organization_id=seller.id, region_code="320505",
                          order_key="x", status="computed", explanation={})
@@ -109,7 +139,7 @@ def world(client, create_org, create_user, login) -> dict[str, Any]:
     db.session.commit()
     params = {"org_id": seller.id, "contract_id": contract.get_json()["id"],
               "family": "transfer", "domain": "SZ", "period": "2021-12", "code": policy.code,
-              "award_id": award.id}
+              "award_id": award.id, "achievement_id": achievement.id, "demand_id": demand.id}
     return {"headers": headers, "params": params}
 
 

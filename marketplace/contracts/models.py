@@ -66,8 +66,9 @@ class Contract(Base):
     technical_amount: Mapped[Decimal] = mapped_column(Money)
     signed_on: Mapped[date] = mapped_column(Date)
     related_party: Mapped[bool] = mapped_column(default=False)
-    # The achievement this contract transacts; the achievements migration adds its foreign key.
-    achievement_id: Mapped[int | None] = mapped_column(index=True)
+    # The achievement this contract transacts (its foreign key comes with the achievements).
+    achievement_id: Mapped[int | None] = mapped_column(ForeignKey("achievements.id"),
+                                                       index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     version: Mapped[int] = mapped_column(default=1)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | import

@@ -8,8 +8,6 @@ payments at once cannot together pass the total.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -129,32 +127,19 @@ def by_uscc(code: str) -> Organisation | None:
     return db.session.scalar(select(Organisation).where(Organisation.uscc == code))
 
 
-def _achievements_module(name: str) -> Any | None:
-    """`marketplace.achievements.<name>` when that domain is installed, else None."""
-    if importlib.util.find_spec("marketplace.achievements") is None:
-        return None
-    full = f"marketplace.achievements.{name}"
-    if importlib.util.find_spec(full) is None:
-        return None
-    return importlib.import_module(full)
-
-
 def _achievement_exists(achievement_id: int) -> bool:
-    models = _achievements_module("models")
-    model = getattr(models, "Achievement", None) if models else None
-    if model is None:  # the achievements domain has not landed: nothing to check against
-        return achievement_id > 0
-    return db.session.get(model, achievement_id) is not None
+    from marketplace.achievements.models import Achievement
+
+    return db.session.get(Achievement, achievement_id) is not None
 
 
 def _mark_achievement_traded(actor: Identity, contract: Contract) -> None:
     """A registered contract that names an achievement makes it `traded` (domain.md)."""
     if contract.achievement_id is None:
         return
-    services = _achievements_module("services")
-    hook: Callable[..., Any] | None = getattr(services, "mark_traded", None) if services else None
-    if hook is not None:
-        hook(actor, contract.achievement_id, contract)
+    from marketplace.achievements.services import mark_traded
+
+    mark_traded(actor, contract.achievement_id, contract)
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -275,21 +275,9 @@ def test_the_table_names_what_is_allowed(state: str) -> None:
         assert (lifecycle.step(state, action) is not None) == (action in allowed)
 
 
-def test_registering_marks_the_achievement_traded(market, monkeypatch) -> None:
-    """The achievements domain's `mark_traded` hook is called once a contract is registered."""
-    from types import SimpleNamespace
-
-    from marketplace.contracts import services
-
-    calls = []
-    fake = {"services": SimpleNamespace(mark_traded=lambda actor, aid, contract: calls.append(
-        (actor.role, aid, contract.status, contract.contract_no))),
-            "models": SimpleNamespace(Achievement=None)}
-    monkeypatch.setattr(services, "_achievements_module", lambda name: fake[name])
-    c = market.submitted(achievement_id=42)
-    assert calls == []
-    registered = market.post(f"/{c['id']}/register", "reviewer").get_json()
-    assert registered["achievement_id"] == 42
-    assert calls == [("bureau_reviewer", 42, "registered", registered["contract_no"])]
-    market.registered()  # no achievement: no call
-    assert len(calls) == 1
+def test_an_unknown_achievement_is_refused(market) -> None:
+    """The link to the achievement it transacts is checked; marking it traded is tested with
+    the achievements (tests/achievements)."""
+    response = market.post("", "seller", json=market.terms(achievement_id=424242))
+    assert response.status_code == 422
+    assert "achievement_id" in {e["field"] for e in response.get_json()["errors"]}

@@ -92,8 +92,10 @@ def test_a_publication_killed_half_way_leaves_nothing_and_the_next_completes(
     # Nothing partial is visible: no publication row, no figure.
     assert _counts() == (0, 0, 0)
     with db.engine_for(database_url).connect() as conn:  # and its locks were released
-        assert conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar() == 0
+        held = conn.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")).scalar()
+        assert held == 0
     message = run_job("publish_indices", datetime.fromisoformat(NOW))
     assert "792 figures published" in message
     assert _counts() == (792, 1, 1)

@@ -1,0 +1,529 @@
+"""Achievements: registration, public notice and objections (确权、登记和公示), search, matching.
+
+The life cycle is data (TRANSITIONS): draft → notice (submitted by an owner; the notice lasts
+NOTICE_DAYS) → listed (by the scheduled job once the notice has run) → traded (when a
+registered contract names it). An objection during the notice puts it on hold until the bureau
+rules: upheld → rejected; dismissed → back to notice for the days left, or listed if none are.
+Owners may withdraw it from any state but traded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import Select, String, cast, delete, func, or_, select, update
+
+from marketplace import db
+from marketplace.achievements import text
+from marketplace.achievements.models import (
+    PUBLIC_STATUSES,
+    Achievement,
+    AchievementOwner,
+    AchievementTerm,
+    IpRight,
+    Objection,
+)
+from marketplace.audit.services import record
+from marketplace.auth.identity import Identity
+from marketplace.errors import Forbidden, InvalidTransition, NotFound, ValidationProblem
+from marketplace.imports import ImportRejected, ImportReport, open_csv, parse_amount, read_rows
+from marketplace.organisations.models import Organisation
+from marketplace.reference import FIELDS, check_uscc, unsafe_characters
+
+IP_KINDS = ("invention_patent", "utility_model", "design_patent", "software_copyright",
+            "ic_layout", "plant_variety", "technical_secret")
+PATENT_KINDS = ("invention_patent", "utility_model", "design_patent")
+TRANSFER_MODES = ("transfer", "license", "equity")
+PATENT_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
+PATENT_RE = re.compile(r"^(\d{12}|\d{8})\.?([0-9X])$")
+
+# (state, action) -> (new state, who may act)
+TRANSITIONS: dict[tuple[str, str], tuple[str, str]] = {
+    ("draft", "submit"): ("notice", "owner"),
+    ("notice", "object"): ("on_hold", "other_org"),
+    ("on_hold", "uphold"): ("rejected", "bureau"),
+    ("on_hold", "dismiss"): ("notice", "bureau"),  # or listed when no notice days are left
+    ("notice", "close"): ("listed", "system"),
+    ("listed", "trade"): ("traded", "system"),
+    ("notice", "trade"): ("traded", "system"),
+    **{(state, "withdraw"): ("withdrawn", "owner")
+       for state in ("draft", "notice", "on_hold", "listed")},
+}
+
+
+def allowed_actions(state: str) -> list[str]:
+    return sorted(a for (s, a), (_n, who) in TRANSITIONS.items() if s == state and who != "system")
+
+
+def check_patent_number(value: str) -> str:
+    """A Chinese patent application number: 12 (or 8) digits, a dot and its mod-11 check.
+
+    >>> check_patent_number("ZL 200710308494.X")
+    '200710308494.X'
+    """
+    number = re.sub(r"\s", "", value.upper())
+    for prefix in ("ZL", "CN"):
+        if number.startswith(prefix):
+            number = number[len(prefix):]
+    match = PATENT_RE.match(number)
+    if not match:
+        raise ValueError("a patent application number: 12 digits (8 before 2003), a dot and a "
+                         "check character")
+    digits, check = match.groups()
+    total = sum(int(d) * w for d, w in zip(digits, PATENT_WEIGHTS, strict=False))
+    expected = "X" if total % 11 == 10 else str(total % 11)
+    if check != expected:
+        raise ValueError("the check character does not match the number")
+    return f"{digits}.{check}"
+
+
+def _notice_days() -> int:
+    return int(current_app.config["NOTICE_DAYS"]) if has_app_context() else 15
+
+
+def _org(code: str) -> Organisation | None:
+    return db.session.scalar(select(Organisation).where(Organisation.uscc == code))
+
+
+def validate(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, list[str]]:
+    """Every problem of an achievement's terms at once (the schema has checked the types)."""
+    errors: dict[str, list[str]] = {}
+    if "owners" in data or not partial:
+        owners = data.get("owners") or []
+        if not owners:
+            errors.setdefault("owners", []).append("at least one owner")
+        total = sum((Decimal(o["share"]) for o in owners), Decimal("0"))
+        if owners and total != Decimal("100"):
+            errors.setdefault("owners", []).append(f"shares add up to {total} %, not 100 %")
+        seen = set()
+        for i, o in enumerate(owners):
+            if o["uscc"] in seen:
+                errors.setdefault(f"owners.{i}.uscc", []).append("named twice")
+            seen.add(o["uscc"])
+            if _org(o["uscc"]) is None:
+                errors.setdefault(f"owners.{i}.uscc", []).append(
+                    "not a registered organisation")
+    for i, right in enumerate(data.get("ip_rights") or []):
+        if right["kind"] in PATENT_KINDS:
+            try:
+                check_patent_number(right["number"])
+            except ValueError as exc:
+                errors.setdefault(f"ip_rights.{i}.number", []).append(str(exc))
+    return errors
+
+
+def _index_terms(a: Achievement) -> None:
+    counts = text.document_terms(a.title, a.summary, a.keywords)
+    db.session.execute(delete(AchievementTerm).where(AchievementTerm.achievement_id == a.id))
+    if counts:
+        db.session.execute(AchievementTerm.__table__.insert(), [
+            {"achievement_id": a.id, "term": t[:40], "tf": n} for t, n in counts.items()])
+    a.term_count = sum(counts.values())
+
+
+def _owner_ids(a: Achievement) -> set[int]:
+    return {o.organization_id for o in a.owners} | {a.owner_id}
+
+
+def is_owner(actor: Identity, a: Achievement) -> bool:
+    return actor.organization_id is not None and actor.organization_id in _owner_ids(a)
+
+
+def create(actor: Identity, data: dict[str, Any]) -> Achievement:
+    actor.require("org_admin", "org_member")
+    errors = validate(data)
+    owner_codes = [o["uscc"] for o in data["owners"]]
+    me = db.session.get(Organisation, actor.organization_id)
+    if me is not None and me.uscc not in owner_codes:
+        errors.setdefault("owners", []).append("your organisation must be one of the owners")
+    if errors:
+        raise ValidationProblem(errors=errors)
+    a = Achievement(owner_id=actor.organization_id, created_by=actor.label, status="draft",
+                    **_terms(data))
+    a.owners = [AchievementOwner(organization_id=_org(o["uscc"]).id,  # type: ignore[union-attr]
+                                 share=o["share"]) for o in data["owners"]]
+    a.ip_rights = [IpRight(kind=r["kind"], number=check_patent_number(r["number"])
+                           if r["kind"] in PATENT_KINDS else r["number"])
+                   for r in data.get("ip_rights") or []]
+    db.session.add(a)
+    db.session.flush()
+    _index_terms(a)
+    record(actor, "achievement.create", "achievement", a.id, after=_snapshot(a))
+    return a
+
+
+def _terms(data: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("title", "summary", "keywords", "field", "trl", "transfer_modes", "price",
+            "contact", "external_key")
+    return {k: data[k] for k in keys if k in data}
+
+
+def _snapshot(a: Achievement) -> dict[str, Any]:
+    return {"title": a.title, "field": a.field, "trl": a.trl, "status": a.status,
+            "price": None if a.price is None else str(a.price),
+            "owners": [[o.organization_id, str(o.share)] for o in a.owners]}
+
+
+def update_draft(actor: Identity, achievement_id: int, data: dict[str, Any]) -> Achievement:
+    a = get_for(actor, achievement_id)
+    if not is_owner(actor, a):
+        raise Forbidden("only an owner changes an achievement")
+    if a.status != "draft":
+        raise InvalidTransition(f"only a draft is edited; this one is in {a.status}",
+                                current_state=a.status, allowed_actions=allowed_actions(a.status))
+    errors = validate(data, partial=True)
+    if errors:
+        raise ValidationProblem(errors=errors)
+    before = _snapshot(a)
+    for key, value in _terms(data).items():
+        setattr(a, key, value)
+    if "owners" in data:
+        a.owners = [AchievementOwner(organization_id=_org(o["uscc"]).id,  # type: ignore[union-attr]
+                                     share=o["share"]) for o in data["owners"]]
+    db.session.flush()
+    _index_terms(a)
+    record(actor, "achievement.update", "achievement", a.id, before=before, after=_snapshot(a))
+    return a
+
+
+def get_for(actor: Identity, achievement_id: int) -> Achievement:
+    """The achievement if the actor may see it: the public sees notice, listed and traded."""
+    a = db.session.get(Achievement, achievement_id)
+    if a is None or not (a.status in PUBLIC_STATUSES or actor.is_bureau or is_owner(actor, a)):
+        raise NotFound(f"no achievement {achievement_id}")
+    return a
+
+
+def _move(actor: Identity, a: Achievement, action: str, reason: str | None = None,
+          new_state: str | None = None) -> None:
+    key = (a.status, action)
+    if key not in TRANSITIONS:
+        raise InvalidTransition(f"cannot {action} an achievement in {a.status}",
+                                current_state=a.status, allowed_actions=allowed_actions(a.status))
+    target, who = TRANSITIONS[key]
+    if who == "owner" and not is_owner(actor, a):
+        raise Forbidden("only an owner may do this")
+    if who == "bureau":
+        actor.require("bureau_admin", "bureau_reviewer")
+    before = a.status
+    a.status = new_state or target
+    db.session.flush()
+    record(actor, f"achievement.{action}", "achievement", a.id,
+           before={"status": before}, after={"status": a.status}, reason=reason)
+
+
+def submit(actor: Identity, achievement_id: int, now: datetime | None = None) -> Achievement:
+    a = get_for(actor, achievement_id)
+    _move(actor, a, "submit")
+    a.notice_ends_at = (now or db.utcnow()) + timedelta(days=_notice_days())
+    db.session.flush()
+    return a
+
+
+def withdraw(actor: Identity, achievement_id: int, reason: str | None) -> Achievement:
+    a = get_for(actor, achievement_id)
+    _move(actor, a, "withdraw", reason)
+    return a
+
+
+def object_to(actor: Identity, achievement_id: int, grounds: str,
+              now: datetime | None = None) -> Objection:
+    actor.require("org_admin", "org_member")
+    now = now or db.utcnow()
+    a = db.session.scalar(select(Achievement).where(Achievement.id == achievement_id)
+                          .with_for_update())
+    if a is None or a.status not in (*PUBLIC_STATUSES, "on_hold"):
+        raise NotFound(f"no achievement {achievement_id}")
+    if is_owner(actor, a):
+        raise Forbidden("an owner does not object to its own achievement")
+    if a.status != "notice" or (a.notice_ends_at and a.notice_ends_at <= now):
+        raise InvalidTransition("objections are taken only while the public notice runs",
+                                current_state=a.status, allowed_actions=[])
+    a.notice_seconds_left = int((a.notice_ends_at - now).total_seconds())  # type: ignore[operator]
+    _move(actor, a, "object", grounds)
+    objection = Objection(achievement_id=a.id, organization_id=actor.organization_id,
+                          filed_by=actor.label, grounds=grounds)
+    db.session.add(objection)
+    db.session.flush()
+    return objection
+
+
+def rule(actor: Identity, achievement_id: int, decision: str, note: str,
+         now: datetime | None = None) -> Achievement:
+    actor.require("bureau_admin", "bureau_reviewer")
+    now = now or db.utcnow()
+    a = get_for(actor, achievement_id)
+    if decision == "upheld":
+        _move(actor, a, "uphold", note)
+    else:
+        left = a.notice_seconds_left or 0
+        _move(actor, a, "dismiss", note, new_state="notice" if left > 0 else "listed")
+        a.notice_ends_at = now + timedelta(seconds=left) if left > 0 else a.notice_ends_at
+        a.notice_seconds_left = None
+    for o in db.session.scalars(select(Objection).where(Objection.achievement_id == a.id,
+                                                        Objection.status == "open")):
+        o.status, o.ruled_at, o.ruled_by, o.ruling = decision, now, actor.label, note
+    db.session.flush()
+    return a
+
+
+def close_finished_notices(now: datetime | None = None) -> int:
+    """The scheduled job: every notice that has run its days becomes a listing.
+
+    One conditional UPDATE: two processes at once cannot list one achievement twice, and a
+    second run finds nothing left to do.
+    """
+    from marketplace.auth.identity import system
+
+    now = now or db.utcnow()
+    ids = list(db.session.scalars(
+        update(Achievement).where(Achievement.status == "notice",
+                                  Achievement.notice_ends_at <= now)
+        .values(status="listed").returning(Achievement.id)))
+    if ids:
+        record(system("close_notices"), "achievement.list", "achievement", f"{len(ids)} closed",
+               before={"status": "notice"}, after={"status": "listed", "ids": sorted(ids)},
+               reason="the public notice ran its course without a standing objection")
+    return len(ids)
+
+
+def mark_traded(actor: Identity, achievement_id: int, contract: Any) -> None:
+    """Called by the contracts service when a registered contract names the achievement."""
+    a = db.session.get(Achievement, achievement_id)
+    if a is None or a.status == "traded":
+        return
+    if (a.status, "trade") in TRANSITIONS:
+        _move(actor, a, "trade", f"contract {getattr(contract, 'contract_no', '')} registered")
+
+
+# ----------------------------------------------------------------------------- search
+
+@dataclass
+class Scored:
+    achievement: Achievement
+    score: float
+
+
+def _visible(actor: Identity) -> Any:
+    if actor.is_bureau:
+        return None
+    public = Achievement.status.in_(PUBLIC_STATUSES)
+    if actor.organization_id is None:
+        return public
+    mine = Achievement.owner_id == actor.organization_id
+    return or_(public, mine)
+
+
+def filtered(actor: Identity, filters: Mapping[str, Any]) -> Select[tuple[Achievement]]:
+    stmt = select(Achievement)
+    visible = _visible(actor)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    if "status" in filters:
+        stmt = stmt.where(Achievement.status == filters["status"])
+    if "field" in filters:
+        stmt = stmt.where(Achievement.field == filters["field"])
+    if "min_trl" in filters:
+        stmt = stmt.where(Achievement.trl >= filters["min_trl"])
+    if "max_trl" in filters:
+        stmt = stmt.where(Achievement.trl <= filters["max_trl"])
+    if "max_price" in filters:
+        stmt = stmt.where(or_(Achievement.price.is_(None),
+                              Achievement.price <= filters["max_price"]))
+    if "external_key" in filters:
+        stmt = stmt.where(Achievement.external_key == filters["external_key"])
+    if "transfer_mode" in filters:
+        stmt = stmt.where(cast(Achievement.transfer_modes, String).contains(
+            f'"{filters["transfer_mode"]}"'))
+    return stmt
+
+
+def text_scores(query: Sequence[str], candidates: Select[tuple[Achievement]] | None = None,
+                limit: int = 200) -> dict[int, float]:
+    """BM25 of the achievements that hold any query term (over the public corpus's stats)."""
+    if not query:
+        return {}
+    n_docs, avg_len = db.session.execute(
+        select(func.count(), func.avg(Achievement.term_count))
+        .where(Achievement.status.in_(PUBLIC_STATUSES))).one()
+    n_docs = max(int(n_docs or 0), 1)
+    df = dict(db.session.execute(
+        select(AchievementTerm.term, func.count()).where(AchievementTerm.term.in_(query))
+        .group_by(AchievementTerm.term)).all())
+    # Terms in most documents say little; leave them out when rarer ones are there.
+    useful = [t for t in query if df.get(t, 0) <= max(n_docs // 2, 1)] or list(query)
+    stmt = select(AchievementTerm.achievement_id, AchievementTerm.term, AchievementTerm.tf,
+                  Achievement.term_count).join(
+        Achievement, Achievement.id == AchievementTerm.achievement_id).where(
+        AchievementTerm.term.in_(useful))
+    if candidates is not None:
+        stmt = stmt.where(AchievementTerm.achievement_id.in_(
+            candidates.with_only_columns(Achievement.id).order_by(None).scalar_subquery()))
+    tfs: dict[int, dict[str, int]] = {}
+    lengths: dict[int, int] = {}
+    for aid, term, tf, length in db.session.execute(stmt):
+        tfs.setdefault(aid, {})[term] = tf
+        lengths[aid] = length
+    scores = {aid: text.bm25(useful, tf, lengths[aid], df, n_docs, float(avg_len or 1.0))
+              for aid, tf in tfs.items()}
+    best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return dict(best)
+
+
+def search(actor: Identity, q: str, filters: Mapping[str, Any], limit: int = 100) -> list[Scored]:
+    query = text.query_terms(q)
+    if len(query) == 1 and len(query[0]) == 1:  # a single character: a plain substring match
+        stmt = filtered(actor, filters).where(or_(Achievement.title.contains(query[0]),
+                                                  Achievement.summary.contains(query[0])))
+        return [Scored(a, 0.0) for a in db.session.scalars(stmt.limit(limit))]
+    scores = text_scores(query, filtered(actor, filters), limit)
+    found = {a.id: a for a in db.session.scalars(
+        select(Achievement).where(Achievement.id.in_(list(scores))))}
+    return [Scored(found[i], s) for i, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            if i in found]
+
+
+def demand_text(demand: Any) -> list[str]:
+    return text.query_terms(f"{demand.title} {demand.description}")
+
+
+def matches_for_demand(demand: Any, limit: int = 20) -> list[dict[str, Any]]:
+    """Listed achievements ranked for a demand, each with the parts of its score."""
+    listed = select(Achievement).where(Achievement.status == "listed")
+    scores = text_scores(demand_text(demand), listed, limit=200)
+    rows = db.session.scalars(select(Achievement).where(Achievement.id.in_(list(scores))))
+    ranked = []
+    for a in rows:
+        parts = text.score_match(scores[a.id], demand_field=demand.field,
+                                 achievement_field=a.field, trl=a.trl, min_trl=demand.min_trl,
+                                 price=a.price, budget_min=demand.budget_min,
+                                 budget_max=demand.budget_max)
+        ranked.append({"achievement_id": a.id, "title": a.title, "field": a.field,
+                       "trl": a.trl, "price": a.price, "score": parts.total,
+                       "parts": parts.as_dict()})
+    ranked.sort(key=lambda r: (-r["score"], r["achievement_id"]))
+    return ranked[:limit]
+
+
+def matches_for_achievement(achievement: Achievement, demands: Iterable[Any],
+                            limit: int = 20) -> list[dict[str, Any]]:
+    """Open demands ranked for an achievement (the demand texts are few: scored in memory)."""
+    demands = list(demands)
+    docs = {d.id: text.terms(f"{d.title} {d.title} {d.description}") for d in demands}
+    query = text.query_terms(f"{achievement.title} {' '.join(achievement.keywords)}")
+    df = {t: sum(1 for tf in docs.values() if t in tf) for t in query}
+    avg = sum(sum(tf.values()) for tf in docs.values()) / max(len(docs), 1)
+    ranked = []
+    for d in demands:
+        tf = docs[d.id]
+        s = text.bm25(query, tf, sum(tf.values()), df, max(len(docs), 1), avg or 1.0)
+        parts = text.score_match(s, demand_field=d.field, achievement_field=achievement.field,
+                                 trl=achievement.trl, min_trl=d.min_trl, price=achievement.price,
+                                 budget_min=d.budget_min, budget_max=d.budget_max)
+        ranked.append({"demand_id": d.id, "title": d.title, "field": d.field,
+                       "score": parts.total, "parts": parts.as_dict()})
+    ranked.sort(key=lambda r: (-r["score"], r["demand_id"]))
+    return [r for r in ranked if r["parts"]["text"] > 0 or r["parts"]["field"] > 0][:limit]
+
+
+# ----------------------------------------------------------------------------- import
+
+COLUMNS = ("key", "owner_uscc", "title", "summary", "keywords", "field", "trl",
+           "transfer_modes", "price", "status")
+
+
+def import_csv(actor: Identity, source: Path | IO[str], name: str = "") -> ImportReport:
+    """A catalogue from a spreadsheet: all or nothing, idempotent on (owner, key)."""
+    report = ImportReport("achievements", name or str(source))
+    orgs = {o.uscc: o for o in db.session.scalars(select(Organisation))}
+    existing = {(a.owner_id, a.external_key): a for a in db.session.scalars(
+        select(Achievement).where(Achievement.external_key.is_not(None)))}
+    new: list[tuple[int, dict[str, Any]]] = []
+    seen: dict[tuple[int, str], int] = {}
+    with open_csv(source) as stream:
+        for line, row in read_rows(stream, COLUMNS, report):
+            values: dict[str, Any] = {}
+            bad = False
+
+            def fail(column: str, reason: str) -> None:
+                nonlocal bad
+                bad = True
+                report.add(line, column, reason)  # noqa: B023
+
+            key = row["key"].strip()
+            if not key or len(key) > 80:
+                fail("key", "1 to 80 characters")
+            try:
+                owner = orgs.get(check_uscc(row["owner_uscc"]))
+                if owner is None:
+                    fail("owner_uscc", "not a registered organisation")
+            except ValueError as exc:
+                owner = None
+                fail("owner_uscc", str(exc))
+            for column, limit in (("title", 200), ("summary", 4000)):
+                value = row[column].strip()
+                if not value or len(value) > limit or unsafe_characters(value):
+                    fail(column, f"1 to {limit} visible characters")
+                values[column] = value
+            keywords = [k.strip() for k in row["keywords"].split(";") if k.strip()]
+            if len(keywords) > 10:
+                fail("keywords", "at most 10")
+            values["keywords"] = keywords
+            if row["field"].strip() not in FIELDS:
+                fail("field", f"{row['field']!r} is not a technology field")
+            values["field"] = row["field"].strip()
+            try:
+                values["trl"] = int(row["trl"])
+                if not 1 <= values["trl"] <= 9:
+                    raise ValueError
+            except ValueError:
+                fail("trl", "a readiness level from 1 to 9")
+            modes = [m.strip() for m in row["transfer_modes"].split(";") if m.strip()]
+            if not modes or any(m not in TRANSFER_MODES for m in modes):
+                fail("transfer_modes", f"one or more of {', '.join(TRANSFER_MODES)}")
+            values["transfer_modes"] = modes
+            try:
+                values["price"] = parse_amount(row["price"]) if row["price"].strip() else None
+            except ValueError as exc:
+                fail("price", str(exc))
+            status = row["status"].strip()
+            if status not in ("draft", "notice", "listed"):
+                fail("status", "draft, notice or listed")
+            if bad or owner is None:
+                continue
+            if (owner.id, key) in seen:
+                fail("key", f"appears again (line {seen[(owner.id, key)]})")
+                continue
+            seen[(owner.id, key)] = line
+            values.update(external_key=key, status=status)
+            old = existing.get((owner.id, key))
+            if old is None:
+                new.append((owner.id, values))
+            elif all(getattr(old, k) == v for k, v in values.items() if k != "status"):
+                report.unchanged += 1
+            else:
+                fail("key", f"{key} is in the catalogue already with other values; change it "
+                            "through the API")
+    if not report.ok:
+        raise ImportRejected(report)
+    now = db.utcnow()
+    for owner_id, values in new:
+        a = Achievement(owner_id=owner_id, created_by=actor.label, **values)
+        a.owners = [AchievementOwner(organization_id=owner_id, share=Decimal("100"))]
+        if values["status"] == "notice":
+            a.notice_ends_at = now + timedelta(days=_notice_days())
+        db.session.add(a)
+        db.session.flush()
+        _index_terms(a)
+    report.inserted = len(new)
+    if new:
+        record(actor, "achievement.import", "import", Path(str(report.source)).name[:64],
+               after={"inserted": report.inserted, "unchanged": report.unchanged})
+    return report
