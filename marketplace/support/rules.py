@@ -162,14 +162,14 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
                   frozenset(types), kinds, None if budget is None else half_up(budget))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Payment:
     paid_on: date
     seq: int
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CountedPayment:
     paid_on: date
     amount: Decimal
@@ -245,7 +245,7 @@ def ineligible_reason(*, status: str, contract_type: str, related_party: bool,
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One eligible (contract, role, organisation) with what it wants (steps 1-3)."""
 
@@ -268,7 +268,7 @@ class Item:
         return (self.contract_no, self.role, self.uscc)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     item: Item
     already: Decimal      # what the ledger holds for the item before this run

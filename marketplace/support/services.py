@@ -13,7 +13,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -115,8 +115,10 @@ def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunRe
     orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
 
     payments: dict[int, list[rules.Payment]] = defaultdict(list)
+    # Payments after the policy year change nothing of its base (step 1 runs in date order).
     for cid, paid_on, amount, pid in db.session.execute(
             select(Payment.contract_id, Payment.paid_on, Payment.amount, Payment.id)
+            .where(Payment.paid_on <= date(policy.year, 12, 31))
     ).yield_per(50_000):
         payments[cid].append(rules.Payment(paid_on, pid, amount))
     grants: dict[tuple[int, str, int], list[Decimal]] = defaultdict(list)
@@ -131,7 +133,7 @@ def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunRe
 
     items: list[rules.Item] = []
     ids: dict[tuple[str, str, str], tuple[int, str, int]] = {}
-    detail: dict[tuple[str, str, str], dict[str, Any]] = {}
+    technical: dict[int, Decimal] = {}
     stmt = select(Contract.id, Contract.contract_no, Contract.registered_at, Contract.status,
                   Contract.type, Contract.related_party, Contract.technical_amount,
                   Contract.seller_id, Contract.buyer_id, Contract.intermediary_id).where(
@@ -147,8 +149,8 @@ def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunRe
                     technical_amount=c.technical_amount, role=role, kind=org.kind,
                     region_code=org.region_code, policy=policy):
                 continue
-            base, counted = rules.base_for(payments.get(c.id, ()), c.technical_amount,
-                                           policy.year)
+            base, _counted = rules.base_for(payments.get(c.id, ()), c.technical_amount,
+                                            policy.year)
             raw = rules.raw_amount(base, policy.rates[role])
             external = grants.get((c.id, role, org_id), [])
             number = c.contract_no or f"#{c.id}"
@@ -157,7 +159,7 @@ def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunRe
                               rules.wanted(raw, external))
             items.append(item)
             ids[item.key] = (c.id, role, org_id)
-            detail[item.key] = {"payments": counted, "rate": policy.rates[role]}
+            technical[c.id] = c.technical_amount
 
     eligible = set(ids.values())
     held = {}
@@ -204,8 +206,11 @@ def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunRe
             award.status = "computed"  # the new amount needs approving again
         city_before, _ = rules.split(a.already, a.item.region_code)
         city = a.city_share - city_before
-        award.explanation = _explain(policy, a, detail[a.item.key], grants.get(
-            (contract_id, role, org_id), []))
+        _, counted = rules.base_for(payments.get(contract_id, ()), technical[contract_id],
+                                    policy.year)
+        award.explanation = _explain(policy, a, {"payments": counted,
+                                                 "rate": policy.rates[role]},
+                                     grants.get((contract_id, role, org_id), []))
         entries.append({"award": award, "kind": "award" if a.already == 0 else "adjustment",
                         "amount": a.delta, "city_share": city, "local_share": a.delta - city,
                         "reason": a.reason or "rule of support.md steps 1-6"})
