@@ -160,9 +160,15 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         _rollback()
-        from sqlalchemy.exc import DBAPIError, OperationalError
+        from sqlalchemy.exc import (
+            DBAPIError,
+            InterfaceError,
+            OperationalError,
+            PendingRollbackError,
+        )
 
-        if isinstance(exc, OperationalError) or (
+        # A lost connection surfaces as any of these, depending on when it is noticed.
+        if isinstance(exc, OperationalError | InterfaceError | PendingRollbackError) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
             log.warning("database unavailable: %s", exc.__class__.__name__)
