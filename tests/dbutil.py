@@ -73,3 +73,34 @@ def uscc_for(region_code: str, kind: str = "enterprise") -> str:
     return first17 + stdnum_uscc.calc_check_digit(first17)
 
 
+
+
+def run_together(app, n: int, work, timeout: float = 300):
+    """Start `work()` in n threads at the same moment, each in its own session and
+    transaction (committed on success, rolled back on error). Returns the results in thread
+    order, with an exception object where a thread raised one."""
+    import threading
+
+    from marketplace import db
+
+    barrier = threading.Barrier(n)
+    results: list[object] = [None] * n
+
+    def one(i: int) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                results[i] = work()
+                db.session.commit()
+            except BaseException as exc:
+                db.session.rollback()
+                results[i] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return results

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 from datetime import timedelta
 
 import pytest
@@ -218,7 +217,7 @@ def test_two_processes_closing_notices_list_each_once(committing_app) -> None:
     from marketplace.achievements.services import submit
     from marketplace.auth.identity import Identity
     from marketplace.organisations.services import register
-    from tests.dbutil import uscc_for
+    from tests.dbutil import run_together, uscc_for
 
     org = register(system("test"), {"uscc": uscc_for("320505", "university"),
                                     "name": "并发测试大学", "kind": "university",
@@ -232,21 +231,7 @@ def test_two_processes_closing_notices_list_each_once(committing_app) -> None:
         submit(actor, a.id)
     db.session.commit()
     later = db.utcnow() + timedelta(days=30)
-    barrier = threading.Barrier(2)
-    counts: list[int] = []
-
-    def job() -> None:
-        with committing_app.app_context():
-            barrier.wait()
-            counts.append(close_finished_notices(later))
-            db.session.commit()
-            db.session.remove()
-
-    threads = [threading.Thread(target=job) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    counts = run_together(committing_app, 2, lambda: close_finished_notices(later))
     assert sorted(counts) == [0, 20]
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(

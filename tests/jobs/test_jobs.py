@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 
@@ -18,7 +17,7 @@ from marketplace.contracts.importer import import_contracts
 from marketplace.jobs.registry import JOBS, run_job
 from marketplace.market_indices.models import IndexFigure, IndexPublication
 from marketplace.organisations.services import import_csv as import_organisations
-from tests.dbutil import EXAMPLE
+from tests.dbutil import EXAMPLE, run_together
 
 NOW = "2022-01-15T00:00:00+00:00"
 
@@ -41,21 +40,8 @@ def _counts() -> tuple[int, int, int]:
 def test_two_schedulers_publish_each_figure_once(committing_app) -> None:
     _load_example()
     now = datetime.fromisoformat(NOW)
-    barrier = threading.Barrier(2)
-    results: list[str] = []
-
-    def scheduler_process() -> None:
-        with committing_app.app_context():
-            barrier.wait()
-            results.append(run_job("publish_indices", now))
-            db.session.remove()
-
-    threads = [threading.Thread(target=scheduler_process) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert len(results) == 2
+    results = run_together(committing_app, 2, lambda: run_job("publish_indices", now))
+    assert all(isinstance(r, str) for r in results), results
     figures, revision, publications = _counts()
     assert (figures, revision, publications) == (792, 1, 1), results
     # Either the second waited and found nothing new, or it was skipped while the first ran.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from datetime import date
 from decimal import Decimal
 
@@ -20,7 +19,7 @@ from marketplace.contracts.models import Contract, Payment
 from marketplace.organisations.services import import_csv as import_organisations
 from marketplace.support import services
 from marketplace.support.models import LedgerEntry, SupportAward
-from tests.dbutil import EXAMPLE
+from tests.dbutil import EXAMPLE, run_together
 
 EXPECTED = json.loads((EXAMPLE / "expected_support.json").read_text())
 POLICY = json.loads((EXAMPLE / "policy.json").read_text())
@@ -211,27 +210,9 @@ def test_eight_concurrent_runs_give_the_ledger_of_one(committing_app) -> None:
     _load_example()
     services.load_policy(system("test"), POLICY)
     db.session.commit()
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
-
-    def one_run() -> None:
-        with committing_app.app_context():
-            try:
-                barrier.wait()
-                services.run_policy(system("scheduler"), "SZ-TT-2021")
-                db.session.commit()
-            except BaseException as exc:
-                errors.append(exc)
-                db.session.rollback()
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=one_run) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert errors == []
+    results = run_together(committing_app, 8,
+                           lambda: services.run_policy(system("scheduler"), "SZ-TT-2021"))
+    assert not [r for r in results if isinstance(r, BaseException)], results
     db.session.expire_all()
     assert str(_ledger_total()) == EXPECTED["total_awarded"]
     runs_with_entries = db.session.scalar(select(func.count(func.distinct(LedgerEntry.run_id))))
