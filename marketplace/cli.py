@@ -100,7 +100,11 @@ def db_downgrade(revision: str) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
     """Run the web service (for trying it out; production runs gunicorn)."""
-    current_app.run(host=host, port=port, use_reloader=False, threaded=True)
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    click.echo(f"serving on http://{host}:{port}/ (dashboard), /api/v1/docs (API)")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 @cli.group("users")
@@ -187,3 +191,7 @@ def main() -> None:
     except ConfigError as exc:  # pragma: no cover - create_app reports it first
         click.echo(f"Error: configuration: {exc}", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -73,3 +73,34 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     other = worker_a.get("/api/v1/organizations", headers={"Authorization": "Bearer other"})
     assert other.status_code != 429
     assert worker_a.get("/healthz").status_code == 200
+
+
+def test_serve_really_serves(tmp_path) -> None:
+    """`marketplace serve` answers on its port (Flask ignores app.run() inside its CLI)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MARKETPLACE_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "serve", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("marketplace serve did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
