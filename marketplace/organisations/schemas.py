@@ -9,7 +9,7 @@ from marketplace.reference import ORG_KINDS, check_uscc
 class OrganisationIn(Schema):
     uscc = Code(checker=check_uscc, required=True,
                 metadata={"description": "unified social credit code (GB 32100)",
-                          "example": "91320594MA1XXXXXXX"})
+                          "example": "91350100M000100Y43"})
     name = SafeText(required=True, max_length=200)
     kind = fields.String(required=True, validate=validate.OneOf(ORG_KINDS))
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
