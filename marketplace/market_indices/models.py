@@ -35,6 +35,9 @@ class IndexPublication(Base):
     figures_published: Mapped[int] = mapped_column()
     reason: Mapped[str] = mapped_column(Text)
     cells: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Per month, sums over its counted contracts (`aggregation.month_digests`): the next
+    # publication recomputes only from the earliest month whose digest changed.
+    month_digests: Mapped[dict[str, list[int]] | None] = mapped_column(JSON)
 
 
 class IndexFigure(Base):

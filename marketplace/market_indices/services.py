@@ -1,8 +1,9 @@
-"""Publishing the indices: read the counted contracts, compute with `indices`, store revisions.
+"""Publishing the indices: aggregate in the database, compute with `indices`, store revisions.
 
-A publication reads every registered, not cancelled contract as it stands (latest amended
-values), computes every complete month of all 22 domains, and stores a new revision only of
-the figures whose values changed, with the reason. Over unchanged data it publishes nothing.
+A publication reads the registered, not cancelled contracts as they stand (latest amended
+values), aggregated by the database into monthly cells (`aggregation`), computes every
+complete month of all 22 domains, and stores a new revision only of the figures whose values
+changed, with the reason. Over unchanged data it publishes nothing.
 It runs in one transaction under an advisory lock: two publishers at once publish each figure
 once, and one killed half way leaves nothing behind.
 """
@@ -15,17 +16,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.orm import aliased
 
 import indices
-from indices import Cell, ContractRow, IndexInputError, Parameters, Period, SplitCell
+from indices import Cell, IndexInputError, Parameters, Period, SplitCell
 from marketplace import db
 from marketplace.audit.services import record
 from marketplace.auth.identity import Identity
-from marketplace.contracts.models import Contract
 from marketplace.errors import NotFound, ValidationProblem
+from marketplace.market_indices import aggregation
 from marketplace.market_indices.models import IndexFigure, IndexPublication
-from marketplace.organisations.models import Organisation
 from marketplace.reference import FIELDS, REGIONS
 
 PUBLISH_LOCK = 0x4D4B5449
@@ -49,50 +48,87 @@ def last_complete_month(now: datetime | None = None) -> Period:
     return indices.period_of(now or db.utcnow()).shift(-1)
 
 
-def counted_rows() -> list[ContractRow]:
-    """Every registered, not cancelled contract, with its parties' regions and kinds."""
-    seller, buyer, inter = (aliased(Organisation) for _ in range(3))
-    stmt = (
-        select(Contract.contract_no, Contract.id, Contract.registered_at, seller.uscc,
-               buyer.uscc, inter.uscc, seller.region_code, buyer.region_code, seller.kind,
-               buyer.kind, Contract.field, Contract.technical_amount, Contract.total_amount)
-        .join(seller, seller.id == Contract.seller_id)
-        .join(buyer, buyer.id == Contract.buyer_id)
-        .outerjoin(inter, inter.id == Contract.intermediary_id)
-        .where(Contract.status == "registered", Contract.registered_at.is_not(None))
-    )
-    rows = []
-    for r in db.session.execute(stmt).yield_per(20_000):
-        rows.append(ContractRow(
-            r[0] or f"#{r[1]}", indices.period_of(r[2]), r[3], r[4], r[5], r[6], r[7], r[8],
-            r[9], r[10], Decimal(r[11]), Decimal(r[12])))
-    return rows
-
-
 @dataclass
 class Computed:
     run: indices.IndexRun
     cells: list[Cell]
     rows: int
+    digests: dict[str, list[int]]
+    recomputed_from: Period | None
 
 
-def compute(rows: list[ContractRow], through: Period, params: Parameters) -> Computed:
-    """`indices.compute_from_rows`, keeping the cells so the publication can store them."""
-    counted = [r for r in rows if r.period <= through]
-    if not counted:
+def _reusable(previous: IndexPublication | None, params: Parameters, base_year: int,
+              through: Period) -> IndexPublication | None:
+    """The latest publication whose stored cells a new one may build on."""
+    if (previous is None or previous.month_digests is None
+            or previous.parameters != params.to_dict() or previous.base_year != base_year
+            or Period.parse(previous.through) > through):
+        return None
+    return previous
+
+
+def compute(through: Period, params: Parameters) -> Computed:
+    """The figures of every month from January of the base year through `through`.
+
+    The database aggregates (`aggregation`); only the months from the earliest one whose data
+    changed since the latest publication are aggregated again, the others come from its stored
+    cells. A cap that changes (or becomes known) sends the recomputation back to the January
+    of the year before, whose months carry the next year's cap in `v_next`.
+    """
+    digests = aggregation.month_digests(through)
+    if not digests:
         raise IndexInputError(f"no registered contract on or before {through}")
-    base_year = params.base_year or indices.default_base_year(r.period for r in counted)
+    months = sorted(digests)
+    base_year = params.base_year or indices.default_base_year(Period.parse(m) for m in months)
     if through < Period(base_year, 12):
         raise IndexInputError(
             f"{through} is before December {base_year}: the base year must be complete")
-    caps = indices.compute_caps(counted, range(base_year, through.year + 1), params)
-    cells = indices.aggregate(counted, caps, through, start=Period(base_year, 1))
+    previous = _reusable(db.session.scalars(
+        select(IndexPublication).order_by(IndexPublication.id.desc()).limit(1)).first(),
+        params, base_year, through)
+    start = Period(base_year, 1)
+    old_caps = _caps_from_json(previous.caps) if previous else {}
+    if previous is None:
+        recompute_from = start
+        changed: list[str] = months
+    else:
+        changed = aggregation.changed_months(previous.month_digests or {}, digests)
+        previous_through = Period.parse(previous.through)
+        news = [p for p in _months(previous_through.shift(1), through)]
+        firsts = [Period.parse(m) for m in changed] + news
+        recompute_from = max(min(firsts), start) if firsts else through.shift(1)
+
+    caps: dict[int, Decimal | None] = {}
+    for year in range(base_year, through.year + 1):
+        window = indices.cap_window(year, params)
+        window_changed = any(window[0] <= Period.parse(m) <= window[1] for m in changed)
+        if year in old_caps and not window_changed:
+            caps[year] = old_caps[year]
+        else:
+            caps[year] = aggregation.cap(year, params)
+        if year not in old_caps or caps[year] != old_caps[year]:
+            recompute_from = min(recompute_from, max(Period(year - 1, 1), start))
+
+    kept = [] if previous is None else [
+        cell for cell in map(cell_from_json, previous.cells) if cell.period < recompute_from]
+    fresh = [] if recompute_from > through else aggregation.cells(
+        recompute_from, through, caps, earliest=Period.parse(months[0]))
+    cells = sorted(kept + fresh, key=indices.cell_key)
     run = indices.compute_figures(cells, caps=caps, base_year=base_year, through=through,
                                   params=params)
     run = indices.IndexRun(params=run.params, base_year=run.base_year, through=run.through,
                            caps=run.caps, figures=run.figures,
-                           rows_hash=indices.rows_digest(counted))
-    return Computed(run, cells, len(counted))
+                           rows_hash=aggregation.digest_hash(digests))
+    return Computed(run, cells, sum(d[0] for d in digests.values()), digests,
+                    recompute_from if recompute_from <= through else None)
+
+
+def _months(first: Period, last: Period) -> list[Period]:
+    months = []
+    while first <= last:
+        months.append(first)
+        first = first.shift(1)
+    return months
 
 
 def cell_to_json(cell: Cell) -> dict[str, Any]:
@@ -139,15 +175,19 @@ class PublishResult:
     publication_id: int | None
     data_hash: str
     skipped_reason: str | None = None
+    aggregated: tuple[str, str] | None = None
     changed: list[tuple[str, str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
+        read = (f"{self.contracts_read} contracts" if self.aggregated is None else
+                f"{self.contracts_read} contracts, aggregated {self.aggregated[0]} to "
+                f"{self.aggregated[1]}")
         if self.publication_id is None:
             return (f"indices through {self.through}: {self.figures_computed} figures computed "
-                    f"from {self.contracts_read} contracts; nothing changed, nothing published")
+                    f"from {read}; nothing changed, nothing published")
         return (f"indices through {self.through}: {self.figures_published} figures published "
-                f"({self.revised} revisions of earlier figures) from {self.contracts_read} "
-                f"contracts, data vintage {self.data_hash[:12]}")
+                f"({self.revised} revisions of earlier figures) from {read}, data vintage "
+                f"{self.data_hash[:12]}")
 
 
 def parse_through(text: str | None, now: datetime | None = None) -> Period:
@@ -172,9 +212,8 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
     params = params or Parameters()
     db.advisory_xact_lock(PUBLISH_LOCK)
     read_at = db.utcnow()
-    rows = counted_rows()
     try:
-        computed = compute(rows, through, params)
+        computed = compute(through, params)
     except IndexInputError as exc:
         raise ValidationProblem(errors={"through": [str(exc)]}) from exc
     run = computed.run
@@ -188,6 +227,8 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
             changed.append((figure, old, detail))
     result = PublishResult(str(through), computed.rows, len(run.figures), 0, 0, None,
                            run.rows_hash or "")
+    if computed.recomputed_from is not None:
+        result.aggregated = (str(computed.recomputed_from), str(through))
     if not changed:
         return result
     revised = sum(1 for _, old, _ in changed if old is not None)
@@ -200,7 +241,7 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
         base_year=run.base_year, caps=_caps_json(dict(run.caps)), data_read_at=read_at,
         data_hash=result.data_hash, contracts_read=computed.rows,
         figures_published=len(changed), reason=reason,
-        cells=[cell_to_json(c) for c in computed.cells],
+        cells=[cell_to_json(c) for c in computed.cells], month_digests=computed.digests,
     )
     db.session.add(publication)
     db.session.flush()
