@@ -44,6 +44,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -176,7 +177,8 @@ def _membership(first: Period, last: Period) -> Any:
          .join(buyer, buyer.id == Contract.buyer_id)
          .where(*_counted(first, last))).cte("c")
     seller_bucket = case((c.c.s_region.in_(TEN), c.c.s_region), else_=literal(indices.OUTSIDE))
-    common = (c.c.id, c.c.month, c.c.technical, c.c.total, c.c.x, c.c.u)
+    common = (c.c.id, c.c.month, c.c.technical, c.c.total, c.c.x, c.c.u, c.c.seller_id,
+              c.c.buyer_id, c.c.intermediary_id)
 
     def member(family: str, domain: Any, bucket: Any, where: Any) -> Select[Any]:
         return select(literal(family).label("family"), domain.label("domain"),
@@ -237,10 +239,10 @@ def cells(first: Period, last: Period, caps: Mapping[int, Decimal | None],
 
     # P and E: distinct parties per cell, and those whose first month is the cell's.
     parties = union_all(
-        select(c.c.id, c.c.month, c.c.seller_id.label("party")),
-        select(c.c.id, c.c.month, c.c.buyer_id),
-        select(c.c.id, c.c.month, c.c.intermediary_id).where(c.c.intermediary_id.is_not(None)),
-    ).cte("parties")
+        select(c.c.month, c.c.seller_id.label("party")),
+        select(c.c.month, c.c.buyer_id),
+        select(c.c.month, c.c.intermediary_id).where(c.c.intermediary_id.is_not(None)),
+    ).subquery("parties")
     seen = select(parties.c.party, func.min(parties.c.month).label("month")).group_by(
         parties.c.party).cte("seen")
     first_month: Any = seen.c.month
@@ -248,8 +250,12 @@ def cells(first: Period, last: Period, caps: Mapping[int, Decimal | None],
         first_month = case((_appeared_before(seen.c.party, first), literal(BEFORE)),
                            else_=seen.c.month)
     first_seen = select(seen.c.party, first_month.label("first_month")).cte("first_seen")
-    pairs = (select(m.c.family, m.c.domain, m.c.month, parties.c.party)
-             .join(parties, parties.c.id == m.c.id).distinct().subquery("pairs"))
+    cell = (m.c.family, m.c.domain, m.c.month)
+    pairs = union(  # UNION, not UNION ALL: each party once per cell
+        select(*cell, m.c.seller_id.label("party")),
+        select(*cell, m.c.buyer_id),
+        select(*cell, m.c.intermediary_id).where(m.c.intermediary_id.is_not(None)),
+    ).subquery("pairs")
     participation = {
         (family, domain, month): (int(p), int(e))
         for family, domain, month, p, e in db.session.execute(

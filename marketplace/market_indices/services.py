@@ -50,7 +50,7 @@ def last_complete_month(now: datetime | None = None) -> Period:
 
 @dataclass
 class Computed:
-    run: indices.IndexRun
+    run: indices.IndexRun | None  # None: nothing changed since the latest publication
     cells: list[Cell]
     rows: int
     digests: dict[str, list[int]]
@@ -109,18 +109,18 @@ def compute(through: Period, params: Parameters) -> Computed:
         if year not in old_caps or caps[year] != old_caps[year]:
             recompute_from = min(recompute_from, max(Period(year - 1, 1), start))
 
+    if recompute_from > through:
+        return Computed(None, [], sum(d[0] for d in digests.values()), digests, None)
     kept = [] if previous is None else [
         cell for cell in map(cell_from_json, previous.cells) if cell.period < recompute_from]
-    fresh = [] if recompute_from > through else aggregation.cells(
-        recompute_from, through, caps, earliest=Period.parse(months[0]))
+    fresh = aggregation.cells(recompute_from, through, caps, earliest=Period.parse(months[0]))
     cells = sorted(kept + fresh, key=indices.cell_key)
     run = indices.compute_figures(cells, caps=caps, base_year=base_year, through=through,
                                   params=params)
     run = indices.IndexRun(params=run.params, base_year=run.base_year, through=run.through,
                            caps=run.caps, figures=run.figures,
                            rows_hash=aggregation.digest_hash(digests))
-    return Computed(run, cells, sum(d[0] for d in digests.values()), digests,
-                    recompute_from if recompute_from <= through else None)
+    return Computed(run, cells, sum(d[0] for d in digests.values()), digests, recompute_from)
 
 
 def _months(first: Period, last: Period) -> list[Period]:
@@ -182,6 +182,9 @@ class PublishResult:
         read = (f"{self.contracts_read} contracts" if self.aggregated is None else
                 f"{self.contracts_read} contracts, aggregated {self.aggregated[0]} to "
                 f"{self.aggregated[1]}")
+        if self.publication_id is None and self.aggregated is None:
+            return (f"indices through {self.through}: the {self.contracts_read} contracts read "
+                    "are as the latest publication read them; nothing published")
         if self.publication_id is None:
             return (f"indices through {self.through}: {self.figures_computed} figures computed "
                     f"from {read}; nothing changed, nothing published")
@@ -217,10 +220,21 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
     except IndexInputError as exc:
         raise ValidationProblem(errors={"through": [str(exc)]}) from exc
     run = computed.run
+    if run is None:
+        return PublishResult(str(through), computed.rows, 0, 0, 0, None,
+                             aggregation.digest_hash(computed.digests))
+    # Months before the first one aggregated again have the same cells and caps as before,
+    # hence the same figures: only the later ones are compared with what is published.
+    since = computed.recomputed_from or Period(run.base_year, 1)
     latest = {(f.family, f.domain, f.period): f for f in db.session.scalars(
-        select(IndexFigure).where(IndexFigure.is_latest.is_(True)))}
+        select(IndexFigure).where(IndexFigure.is_latest.is_(True),
+                                  IndexFigure.period >= str(since)))}
+    published_before = bool(latest) or db.session.scalar(
+        select(IndexFigure.id).where(IndexFigure.is_latest.is_(True)).limit(1)) is not None
     changed: list[tuple[indices.Figure, IndexFigure | None, dict[str, Any]]] = []
     for figure in run.figures:
+        if figure.period < since:
+            continue
         detail = _detail(figure)
         old = latest.get((figure.family, figure.domain, str(figure.period)))
         if old is None or old.detail != detail:
@@ -232,7 +246,7 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
     if not changed:
         return result
     revised = sum(1 for _, old, _ in changed if old is not None)
-    reason = ("first publication" if revised == 0 and not latest else
+    reason = ("first publication" if revised == 0 and not published_before else
               f"data revised (vintage {result.data_hash[:12]}): late registrations, "
               "amendments or cancellations" if revised else "new months published")
     publication = IndexPublication(
