@@ -44,6 +44,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union,
     union_all,
 )
@@ -209,6 +210,9 @@ def cells(first: Period, last: Period, caps: Mapping[int, Decimal | None],
     ``v_next``). ``earliest`` is the first month with any counted contract: from there on no
     party can have appeared before, and the existence probes are skipped.
     """
+    if db.session.get_bind().dialect.name == "postgresql":
+        # Enough memory for the grouping to stay in memory (the default 4 MB spills to disk).
+        db.session.execute(text("SET LOCAL work_mem = '256MB'"))
     c, m = _membership(first, last)
     split: dict[tuple[str, str, str], dict[str, list[int]]] = defaultdict(dict)
     for family, domain, month, bucket, n, technical, total, x, u in db.session.execute(
