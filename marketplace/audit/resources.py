@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from marketplace.api import SelectPage
 from marketplace.audit.models import AuditEntry
+from marketplace.audit.services import seal
 from marketplace.auth.services import current_identity
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit",
@@ -42,6 +43,7 @@ class Audit(MethodView):
     def get(self, filters: dict[str, Any]) -> Any:
         """Read the audit trail, newest first"""
         current_identity().require("bureau_admin", "bureau_reviewer")
+        seal()
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
         for key in ("action", "entity_type", "entity_id"):
             if key in filters:

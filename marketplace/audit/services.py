@@ -1,4 +1,11 @@
-"""The audit trail: every state change that matters leaves an entry, chained by hash."""
+"""The audit trail: every state change that matters leaves an entry, chained by hash.
+
+`record` keeps the entry with the session, and the entries are chained when the transaction
+commits (or when something reads the trail first): under one advisory lock, each takes the
+hash of the entry before it. The lock is held from then to the commit only, so concurrent
+requests do their work in parallel and queue for the last millisecond, not for the whole
+transaction. An entry of a transaction that rolls back is never written.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from marketplace import db
 from marketplace.audit.models import AuditEntry
@@ -65,8 +73,6 @@ def record(
 ) -> AuditEntry:
     """Append one entry in the caller's transaction; it commits or rolls back with the change."""
     s = db.session()
-    db.advisory_xact_lock(AUDIT_LOCK, s)
-    prev = s.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
     entry = AuditEntry(
         occurred_at=db.utcnow(),
         actor_user_id=actor.user_id,
@@ -77,12 +83,38 @@ def record(
         before=_plain(before) if before is not None else None,
         after=_plain(after) if after is not None else None,
         reason=reason,
-        prev_hash=prev,
     )
-    entry.hash = entry_hash(prev, _hashed_fields(entry))
-    s.add(entry)
-    s.flush()
+    s.info.setdefault(PENDING, []).append(entry)
     return entry
+
+
+PENDING = "audit_pending"
+
+
+def seal(s: Session | None = None) -> None:
+    """Chain and write the session's pending entries (a no-op without any)."""
+    s = s or db.session()
+    pending = s.info.pop(PENDING, None)
+    if not pending:
+        return
+    db.advisory_xact_lock(AUDIT_LOCK, s)
+    prev = s.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    for entry in pending:
+        entry.prev_hash = prev
+        entry.hash = prev = entry_hash(prev, _hashed_fields(entry))
+        s.add(entry)
+        s.flush()  # one by one: ids in chain order
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_before_commit(s: Session) -> None:
+    seal(s)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(s: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:  # the whole transaction, not a savepoint in it
+        s.info.pop(PENDING, None)
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,7 @@ class ChainReport:
 
 
 def _entries(batch: int = 5000) -> Iterator[AuditEntry]:
+    seal()
     last = 0
     while True:
         rows = list(db.session.scalars(

@@ -51,3 +51,31 @@ def test_chain_detects_a_deleted_entry(app, create_org) -> None:
     db.session.commit()
     db.session.expire_all()
     assert not verify_chain().ok
+
+
+def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
+    """Eight transactions record at once and stay open a while: each entry is chained at its
+    commit, so the chain holds all eight in one line, and a rolled-back one leaves nothing."""
+    import time
+
+    from marketplace.audit.services import record
+    from marketplace.auth.identity import system
+    from tests.dbutil import run_together
+
+    def work() -> None:
+        record(system("test"), "test.concurrent", "test", 1, after={"at": time.time()})
+        time.sleep(0.05)  # the transactions overlap; none holds the chain while it waits
+
+    results = run_together(committing_app, 8, work)
+    assert results == [None] * 8
+
+    def rolled_back() -> None:
+        record(system("test"), "test.rolled_back", "test", 2)
+        raise RuntimeError("the change fails")
+
+    assert isinstance(run_together(committing_app, 1, rolled_back)[0], RuntimeError)
+    with committing_app.app_context():
+        actions = list(db.session.scalars(select(AuditEntry.action)))
+        assert actions.count("test.concurrent") == 8 and "test.rolled_back" not in actions
+        report = verify_chain()
+        assert report.ok and report.checked == len(actions)
