@@ -58,9 +58,10 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=7)
     parser.add_argument("--reuse", action="store_true",
                         help="keep the loaded database of an earlier run of this size")
+    parser.add_argument("--database", help="database name (default marketplace_bench_N)")
     args = parser.parse_args()
 
-    name = f"marketplace_bench_{args.contracts}"
+    name = args.database or f"marketplace_bench_{args.contracts}"
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
     last_year = args.start_year + args.years - 1
