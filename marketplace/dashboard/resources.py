@@ -11,6 +11,7 @@ from flask import Blueprint, render_template
 from sqlalchemy import select
 
 from marketplace import db
+from marketplace.cache import public_cache
 from marketplace.dashboard.charts import Point, bar_chart, line_chart, sparkline
 from marketplace.market_indices.models import IndexFigure
 from marketplace.market_indices.services import domain_name
@@ -92,8 +93,8 @@ def _sign(value: Decimal | None) -> str:
 
 
 @bp.get("/")
+@public_cache(60)
 def index() -> Any:
     data = dashboard_data()
     html = render_template("dashboard/index.html", data=data, fmt=_fmt, pct=_pct, sign=_sign)
-    return html, 200, {"Cache-Control": "public, max-age=60",
-                       "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"}
+    return html, 200, {"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'"}

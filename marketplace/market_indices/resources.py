@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 
 from marketplace import db
 from marketplace.api import SelectPage
+from marketplace.cache import public_cache
 from marketplace.errors import NotFound, ValidationProblem
 from marketplace.market_indices import services
 from marketplace.market_indices.models import IndexFigure
@@ -113,8 +114,13 @@ def csv_alternative(fn: Any) -> Any:
     return wrapper
 
 
+# Figures change only when the scheduler publishes (monthly): a minute's delay is harmless.
+PUBLIC_SECONDS = 60
+
+
 @blp.route("/<family>")
 class Series(MethodView):
+    @public_cache(PUBLIC_SECONDS)
     @csv_alternative
     @blp.arguments(SeriesQuery, location="query")
     @blp.response(200, FigureOut(many=True))
@@ -130,6 +136,7 @@ class Series(MethodView):
 
 @blp.route("/<family>/<domain>/<period>")
 class Figure(MethodView):
+    @public_cache(PUBLIC_SECONDS)
     @blp.arguments(FormatQuery, location="query")
     @blp.response(200, FigureDetailOut)
     @blp.alt_response(404, description="nothing published for that month")

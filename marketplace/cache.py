@@ -1,0 +1,78 @@
+"""A short-lived cache of public reads, in each worker and in HTTP caches.
+
+The published indices change once a month, when the scheduler publishes; the public reads them
+far more often. `public_cache(seconds)` keeps the bytes of an anonymous GET answer in the
+worker for that long (a bounded map, oldest out first) and tells browsers and proxies they may
+keep it as long (`Cache-Control: public, max-age`), with an ETag so that a client that asks
+again with `If-None-Match` gets 304 and no body. A signed-in request is never served from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, make_response, request
+
+MAX_ENTRIES = 2048
+Entry = tuple[float, bytes, int, list[tuple[str, str]]]
+
+
+class _Store:
+    """One per app: (expiry, body, status, headers) by request path and Accept header."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str, now: float) -> Entry | None:
+        with self.lock:
+            hit = self.entries.get(key)
+        return hit if hit is not None and hit[0] > now else None
+
+    def put(self, key: str, entry: Entry) -> None:
+        with self.lock:
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > MAX_ENTRIES:
+                self.entries.popitem(last=False)
+
+
+def _store() -> _Store:
+    store: _Store | None = current_app.extensions.get("public_cache")
+    if store is None:
+        store = current_app.extensions["public_cache"] = _Store()
+    return store
+
+
+def public_cache(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if request.method != "GET" or "Authorization" in request.headers or \
+                    not current_app.config.get("PUBLIC_CACHE", True):
+                return view(*args, **kwargs)
+            key = f"{request.full_path}|{request.headers.get('Accept', '')}"
+            now = time.monotonic()
+            store = _store()
+            hit = store.get(key, now)
+            if hit is not None:
+                response = Response(hit[1], status=hit[2], headers=hit[3])
+            else:
+                response = make_response(view(*args, **kwargs))
+                if response.status_code != 200 or response.is_streamed:
+                    return response
+                response.headers["Cache-Control"] = f"public, max-age={seconds}"
+                response.add_etag()
+                headers = [(k, v) for k, v in response.headers.items()
+                           if k.lower() not in ("x-request-id", "content-length")]
+                store.put(key, (now + seconds, response.get_data(), 200, headers))
+            return response.make_conditional(request)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,32 @@
+"""Public index reads are cached briefly per worker and by HTTP caches (ETag, max-age)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from marketplace import db
+from marketplace.contracts.models import Contract
+from tests.market_indices.test_publication import _publish, example_market  # noqa: F401
+
+URL = "/api/v1/indices/transfer/SZ/2021-12"
+
+
+def test_anonymous_reads_are_cached_and_conditional(example_market, client, as_role) -> None:  # noqa: F811
+    _publish(example_market)
+    first = client.get(URL)
+    assert first.status_code == 200
+    assert first.headers["Cache-Control"] == "public, max-age=60"
+    etag = first.headers["ETag"]
+    assert client.get(URL, headers={"If-None-Match": etag}).status_code == 304
+
+    # A revision: the cached answer stays for its minute; a signed-in reader sees it at once.
+    contract = db.session.scalars(select(Contract).where(Contract.status == "registered")
+                                  .order_by(Contract.registered_at.desc())).first()
+    contract.status = "cancelled"
+    contract.cancelled_at = db.utcnow()
+    db.session.commit()
+    _publish(example_market)
+    assert client.get(URL).get_json() == first.get_json()
+    fresh = client.get(URL, headers=as_role("bureau_reviewer")).get_json()
+    assert fresh["revision"] == 2 and first.get_json()["revision"] == 1
+    assert "Cache-Control" not in client.get(URL, headers=as_role("bureau_reviewer")).headers
