@@ -17,6 +17,13 @@ max_requests_jitter = 1000
 accesslog = None  # the service logs each request as JSON itself
 
 
+def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """Each worker writes its JSON log lines (one per request, with its request id) to stderr."""
+    from marketplace.observability import configure_logging
+
+    configure_logging()
+
+
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

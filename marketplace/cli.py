@@ -102,6 +102,9 @@ def serve(host: str, port: int) -> None:
     """Run the web service (for trying it out; production runs gunicorn)."""
     from werkzeug.serving import run_simple
 
+    from marketplace.observability import configure_logging
+
+    configure_logging()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"serving on http://{host}:{port}/ (dashboard), /api/v1/docs (API)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
