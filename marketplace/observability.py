@@ -126,12 +126,16 @@ def init_app(app: Flask) -> None:
     app.config["RATELIMIT_ENABLED"] = per_minute > 0
     if per_minute > 0:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
-        app.config["RATELIMIT_DEFAULT"] = f"{per_minute}/minute"
+        # One budget per client for the whole API (not one per endpoint), counted with one
+        # Redis round trip a request: no X-RateLimit headers (two more round trips), but
+        # a refusal says when to come back (Retry-After).
+        app.config["RATELIMIT_APPLICATION"] = f"{per_minute}/minute"
+        app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
         app.config.setdefault("RATELIMIT_KEY_PREFIX", "marketplace")
     else:
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
     # One limiter per app: its storage and limits are the app's own configuration.
-    limiter = Limiter(key_func=_rate_key, headers_enabled=True, swallow_errors=True)
+    limiter = Limiter(key_func=_rate_key, swallow_errors=True)
     limiter.init_app(app)
     app.extensions["rate_limiter"] = limiter
     for name in ("health.healthz", "health.readyz", "metrics", "docs_assets.asset"):

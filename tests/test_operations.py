@@ -69,6 +69,9 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     assert statuses == [200] * 5 + [429]
     limited = worker_a.get("/api/v1/organizations")
     assert limited.mimetype == "application/problem+json"
+    assert limited.headers["Retry-After"] == "60"
+    # One budget per client for the whole API, not one per endpoint.
+    assert worker_b.get("/api/v1/indices/transfer").status_code == 429
     # Another client (another token) is not slowed by the first one.
     other = worker_a.get("/api/v1/organizations", headers={"Authorization": "Bearer other"})
     assert other.status_code != 429
