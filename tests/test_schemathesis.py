@@ -1,7 +1,7 @@
 """Schemathesis against the OpenAPI document, as the public and with a token of each role.
 
 No generated request may produce a 5xx, and every response must match its documented schema.
-CI runs a few examples per operation; `FUZZ_EXAMPLES=200 scripts/test.sh tests/test_schemathesis.py`
+CI runs a few examples per operation; `scripts/fuzz_api.sh 200`
 runs a longer campaign.
 """
 
