@@ -177,8 +177,7 @@ def _membership(first: Period, last: Period) -> Any:
          .join(buyer, buyer.id == Contract.buyer_id)
          .where(*_counted(first, last))).cte("c")
     seller_bucket = case((c.c.s_region.in_(TEN), c.c.s_region), else_=literal(indices.OUTSIDE))
-    common = (c.c.id, c.c.month, c.c.technical, c.c.total, c.c.x, c.c.u, c.c.seller_id,
-              c.c.buyer_id, c.c.intermediary_id)
+    common = (c.c.month, c.c.technical, c.c.total, c.c.x, c.c.u)
 
     def member(family: str, domain: Any, bucket: Any, where: Any) -> Select[Any]:
         return select(literal(family).label("family"), domain.label("domain"),
@@ -228,43 +227,51 @@ def cells(first: Period, last: Period, caps: Mapping[int, Decimal | None],
         split[(family, domain, month)][bucket] = [int(n), int(technical), int(total), int(x),
                                                   int(u)]
 
-    # The cap: subtract what it cuts, from the few contracts above the smallest cap.
+    # The cap: subtract what it cuts, from the few contracts above the smallest cap (their
+    # domains and buckets as `indices` assigns them).
     cut: dict[tuple[str, str, str], dict[str, list[int]]] = defaultdict(dict)
     cut_next: dict[tuple[str, str, str], int] = defaultdict(int)
     finite = [int(v * 100) for v in caps.values() if v is not None]
     if finite:
-        for family, domain, month, bucket, technical in db.session.execute(
-                select(m.c.family, m.c.domain, m.c.month, m.c.bucket, m.c.technical)
-                .where(m.c.technical > min(finite))):
+        for month, technical, s_region, b_region, field in db.session.execute(
+                select(c.c.month, c.c.technical, c.c.s_region, c.c.b_region, c.c.field)
+                .where(c.c.technical > min(finite))):
             year = int(month[:4])
-            key = (family, domain, month)
-            cap_y = caps[year]
-            if cap_y is not None and technical > cap_y * 100:
-                over = cut[key].setdefault(bucket, [0, 0])
-                over[0] += 1
-                over[1] += technical - int(cap_y * 100)
-            cap_next = caps.get(year + 1)
-            if cap_next is not None and technical > cap_next * 100:
-                cut_next[key] += technical - int(cap_next * 100)
+            row = indices.ContractRow("", Period.parse(month), "s", "b", None, s_region,
+                                      b_region, "other", "other", field, Decimal(1), Decimal(1))
+            cap_y, cap_next = caps[year], caps.get(year + 1)
+            for family, domain in indices.domains_of(row):
+                key = (family, domain, month)
+                if cap_y is not None and technical > cap_y * 100:
+                    over = cut[key].setdefault(indices.split_key(family, row), [0, 0])
+                    over[0] += 1
+                    over[1] += technical - int(cap_y * 100)
+                if cap_next is not None and technical > cap_next * 100:
+                    cut_next[key] += technical - int(cap_next * 100)
 
-    # P and E: distinct parties per cell, and those whose first month is the cell's.
-    parties = union_all(
-        select(c.c.month, c.c.seller_id.label("party")),
-        select(c.c.month, c.c.buyer_id),
-        select(c.c.month, c.c.intermediary_id).where(c.c.intermediary_id.is_not(None)),
-    ).subquery("parties")
-    seen = select(parties.c.party, func.min(parties.c.month).label("month")).group_by(
-        parties.c.party).cte("seen")
+    # P and E: distinct parties per cell, and those whose first month is the cell's. One
+    # narrow row per (contract, party), each party once per cell of its contract's domains.
+    pc = union_all(*(
+        select(c.c.month, party.label("party"), c.c.s_region, c.c.b_region, c.c.field,
+               c.c.in_sz).where(party.is_not(None))
+        for party in (c.c.seller_id, c.c.buyer_id, c.c.intermediary_id))).cte("pc")
+    seen = select(pc.c.party, func.min(pc.c.month).label("month")).group_by(
+        pc.c.party).cte("seen")
     first_month: Any = seen.c.month
     if earliest is None or first > earliest:
         first_month = case((_appeared_before(seen.c.party, first), literal(BEFORE)),
                            else_=seen.c.month)
     first_seen = select(seen.c.party, first_month.label("first_month")).cte("first_seen")
-    cell = (m.c.family, m.c.domain, m.c.month)
+
+    def cell_of(family: str, domain: Any, where: Any) -> Select[Any]:
+        return select(literal(family).label("family"), domain.label("domain"), pc.c.month,
+                      pc.c.party).where(where)
+
     pairs = union(  # UNION, not UNION ALL: each party once per cell
-        select(*cell, m.c.seller_id.label("party")),
-        select(*cell, m.c.buyer_id),
-        select(*cell, m.c.intermediary_id).where(m.c.intermediary_id.is_not(None)),
+        cell_of("transfer", literal(indices.SZ), pc.c.in_sz),
+        cell_of("industry", pc.c.field, pc.c.in_sz),
+        cell_of("regional", pc.c.s_region, pc.c.s_region.in_(TEN)),
+        cell_of("regional", pc.c.b_region, pc.c.b_region.in_(TEN)),
     ).subquery("pairs")
     participation = {
         (family, domain, month): (int(p), int(e))

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, text, update
 
 import indices
 from indices import Cell, IndexInputError, Parameters, Period, SplitCell
@@ -214,6 +214,10 @@ def publish(actor: Identity, through: Period | None = None, *, now: datetime | N
     through = through or last_complete_month(now)
     params = params or Parameters()
     db.advisory_xact_lock(PUBLISH_LOCK)
+    if db.is_postgres():
+        # One vintage: no contract changes between the statements that read the data (writers
+        # wait for the publication, a second or two a month; readers do not).
+        db.session.execute(text("LOCK TABLE contracts IN SHARE MODE"))
     read_at = db.utcnow()
     try:
         computed = compute(through, params)
