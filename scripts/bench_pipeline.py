@@ -145,10 +145,15 @@ m AS (SELECT id, 'transfer' AS family, 'SZ' AS domain, s_bucket AS bucket, month
                 FROM c WHERE b_region IN ({ten}) AND b_region <> s_region
       UNION ALL SELECT id, 'industry', field, s_bucket, month, tech_fen, total_fen, x, u
                 FROM c WHERE in_sz),
-parties AS (SELECT id, month, seller_id AS party FROM c UNION ALL SELECT id, month, buyer_id FROM c
-            UNION ALL SELECT id, month, intermediary_id FROM c WHERE intermediary_id IS NOT NULL),
-seen AS (SELECT party, min(month) AS first_month FROM parties GROUP BY party),
-pairs AS (SELECT DISTINCT m.family, m.domain, m.month, p.party FROM m JOIN parties p USING (id))
+pc AS (SELECT month, seller_id AS party, s_region, b_region, field, in_sz FROM c
+       UNION ALL SELECT month, buyer_id, s_region, b_region, field, in_sz FROM c
+       UNION ALL SELECT month, intermediary_id, s_region, b_region, field, in_sz FROM c
+                 WHERE intermediary_id IS NOT NULL),
+seen AS (SELECT party, min(month) AS first_month FROM pc GROUP BY party),
+pairs AS (SELECT 'transfer' AS family, 'SZ' AS domain, month, party FROM pc WHERE in_sz
+          UNION SELECT 'industry', field, month, party FROM pc WHERE in_sz
+          UNION SELECT 'regional', s_region, month, party FROM pc WHERE s_region IN ({ten})
+          UNION SELECT 'regional', b_region, month, party FROM pc WHERE b_region IN ({ten}))
 SELECT (SELECT count(*) FROM (SELECT family, domain, month, bucket, count(*), sum(tech_fen),
                                      sum(total_fen), sum(x), sum(u)
                               FROM m GROUP BY ALL)),
