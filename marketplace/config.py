@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_PROFILE": "RFC_9106_LOW_MEMORY",  # an argon2.profiles name
     "NOTICE_DAYS": 15,
     "RATE_LIMIT_PER_MINUTE": 0,  # 0 = off; production sets it with a Redis URL
+    "RATE_LIMIT_PER_SECOND": 0,  # 0 = twice the minute's average rate
     "REDIS_URL": None,
     "JSON_SORT_KEYS": False,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
@@ -68,11 +69,13 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
     config["DATABASE_URL"] = os.environ.get("MARKETPLACE_DATABASE_URL") or default_db
     if os.environ.get("MARKETPLACE_REDIS_URL"):
         config["REDIS_URL"] = os.environ["MARKETPLACE_REDIS_URL"]
-    if os.environ.get("MARKETPLACE_RATE_LIMIT_PER_MINUTE"):
-        try:
-            config["RATE_LIMIT_PER_MINUTE"] = int(os.environ["MARKETPLACE_RATE_LIMIT_PER_MINUTE"])
-        except ValueError as exc:
-            raise ConfigError("MARKETPLACE_RATE_LIMIT_PER_MINUTE must be a whole number") from exc
+    for name in ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_SECOND"):
+        variable = f"MARKETPLACE_{name}"
+        if os.environ.get(variable):
+            try:
+                config[name] = int(os.environ[variable])
+            except ValueError as exc:
+                raise ConfigError(f"{variable} must be a whole number") from exc
     if os.environ.get("MARKETPLACE_NOTICE_DAYS"):
         try:
             config["NOTICE_DAYS"] = int(os.environ["MARKETPLACE_NOTICE_DAYS"])

@@ -127,9 +127,12 @@ def init_app(app: Flask) -> None:
     if per_minute > 0:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
         # One budget per client for the whole API (not one per endpoint), counted with one
-        # Redis round trip a request: no X-RateLimit headers (two more round trips), but
+        # Redis round trip a limit: no X-RateLimit headers (two more round trips each), but
         # a refusal says when to come back (Retry-After).
-        app.config["RATELIMIT_APPLICATION"] = f"{per_minute}/minute"
+        # The per-second share keeps a client from spending its minute in one burst.
+        per_second = int(app.config.get("RATE_LIMIT_PER_SECOND") or
+                         max(1, -(-per_minute * 2 // 60)))
+        app.config["RATELIMIT_APPLICATION"] = f"{per_minute}/minute;{per_second}/second"
         app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
         app.config.setdefault("RATELIMIT_KEY_PREFIX", "marketplace")
     else:

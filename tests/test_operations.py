@@ -59,8 +59,8 @@ def _redis_or_skip() -> str:
 def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     url = _redis_or_skip()
     prefix = f"test-{uuid.uuid4().hex}"
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 5, "REDIS_URL": url,
-              "RATELIMIT_KEY_PREFIX": prefix}
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 5,
+              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "RATELIMIT_KEY_PREFIX": prefix}
     # Two apps stand for two gunicorn workers: the count lives in Redis, not in either.
     worker_a = create_app(config).test_client()
     worker_b = create_app(config).test_client()
@@ -76,6 +76,18 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     other = worker_a.get("/api/v1/organizations", headers={"Authorization": "Bearer other"})
     assert other.status_code != 429
     assert worker_a.get("/healthz").status_code == 200
+
+
+def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
+    """A client cannot spend its minute in one burst: 3 a second here, whatever the minute."""
+    url = _redis_or_skip()
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
+              "RATE_LIMIT_PER_SECOND": 3, "REDIS_URL": url,
+              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    client = create_app(config).test_client()
+    statuses = [client.get("/api/v1/organizations").status_code for _ in range(8)]
+    # Eight quick requests touch at most two one-second windows: at most 3 + 3 get through.
+    assert statuses[0] == 200 and statuses.count(200) <= 6 and statuses.count(429) >= 2, statuses
 
 
 def test_serve_really_serves(tmp_path) -> None:
