@@ -23,6 +23,7 @@ from marketplace.achievements.schemas import (
 from marketplace.api import SelectPage
 from marketplace.auth.guards import bureau, org_user
 from marketplace.auth.services import current_identity
+from marketplace.cache import public_cache
 
 blp = Blueprint("achievements", __name__, url_prefix="/api/v1/achievements",
                 description="Technology achievements: registration, public notice, listing")
@@ -57,8 +58,14 @@ def _out(a: Achievement, score: float | None = None) -> dict[str, Any]:
         "owners", "ip_rights", "created_at")}, "score": score}
 
 
+# What the public reads may be up to this old (a withdrawal shows within it); signed-in users
+# read through.
+PUBLIC_SECONDS = 10
+
+
 @blp.route("")
 class Achievements(MethodView):
+    @public_cache(PUBLIC_SECONDS)
     @blp.arguments(AchievementQuery, location="query")
     @blp.response(200, AchievementOut(many=True))
     @blp.paginate(RankedPage)
@@ -90,6 +97,7 @@ class Notices(MethodView):
 
 @blp.route("/<int:achievement_id>")
 class AchievementItem(MethodView):
+    @public_cache(PUBLIC_SECONDS)
     @blp.response(200, AchievementOut)
     def get(self, achievement_id: int) -> Any:
         """One achievement (drafts: owners and the bureau only)"""
