@@ -20,6 +20,7 @@ Idempotency:
 
 from __future__ import annotations
 
+import csv
 import functools
 import os
 import re
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -88,7 +90,8 @@ GRANT_COLUMNS = ("contract_no", "role", "uscc", "amount", "programme")
 IMPORTED_STATUSES = ("registered", "cancelled")
 BATCH = 5000
 # A PostgreSQL load this large, and larger than the table, drops the contracts' foreign keys to
-# organisations and adds them back at the end (the PostgreSQL manual's "Populating a Database").
+# organisations and their plain indexes, and adds them back at the end (the PostgreSQL manual's
+# "Populating a Database").
 # Meanwhile contracts and organisations are locked (ACCESS EXCLUSIVE) until the import commits:
 # an initial load of the registration system's history, for a quiet hour.
 BULK_MIN_ROWS = 100_000
@@ -208,7 +211,9 @@ def _organisations() -> _Memo:
             raise ValueError(f"no organisation is registered with the code {code}")
         return ids[code]
 
-    return _Memo(org_id)
+    memo = _Memo(org_id)
+    memo.valid.update(ids)  # what org_id answers for them: the fast path reads `valid`
+    return memo
 
 
 def _title(cell: str) -> str:
@@ -244,6 +249,7 @@ def _progress(stream: IO[str], progress: Progress | None) -> Callable[[], None]:
 
 
 NULL = "\\N"  # COPY's text format for a missing value
+COPY_ROWS = 500  # rows to a block of COPY data: about 100 kB, under psycopg's MAX_BUFFER_SIZE
 
 
 def _copy_escape(value: str) -> str:
@@ -256,9 +262,14 @@ def _copy_escape(value: str) -> str:
 class RowWriter:
     """New rows into a table in the running transaction.
 
-    PostgreSQL: one `COPY … FROM STDIN` (text format, lines made by `line`) for the whole
-    file; SQLite: multi-row inserts of `BATCH` rows (`as_dict`). Rows stop being written once
-    `stop()` is called (the import will be rolled back anyway).
+    PostgreSQL: one `COPY … FROM STDIN` (text format, lines made by `line`, or given whole to
+    `add_line`) for the whole file; SQLite: multi-row inserts of `BATCH` rows (`as_dict`). Rows
+    stop being written once `stop()` is called (the import will be rolled back anyway).
+
+    The COPY data goes to the server from a thread of psycopg's (`QueuedLibpqWriter`): the
+    server stores and indexes one block while Python reads and checks the next, instead of
+    Python waiting whenever the connection's buffers are full. The queue holds at most
+    QUEUE_SIZE (1024) blocks of at most 128 kB (MAX_BUFFER_SIZE): 128 MB at worst.
     """
 
     def __init__(self, table: Table, columns: Sequence[str], line: Callable[[Any], str],
@@ -279,7 +290,16 @@ class RowWriter:
             return
         self.buffer.append(self.line(row) if self.postgres else self.as_dict(row))
         self.count += 1
-        if len(self.buffer) >= (1000 if self.postgres else BATCH):
+        if len(self.buffer) >= (COPY_ROWS if self.postgres else BATCH):
+            self._flush()
+
+    def add_line(self, line: str) -> None:
+        """A row already made into its COPY line (PostgreSQL only)."""
+        if self.stopped:
+            return
+        self.buffer.append(line)
+        self.count += 1
+        if len(self.buffer) >= COPY_ROWS:
             self._flush()
 
     def stop(self) -> None:
@@ -294,7 +314,10 @@ class RowWriter:
                 raw = db.session.connection().connection.driver_connection
                 statement = (f"COPY {self.table.name} ({', '.join(self.columns)}) "
                              "FROM STDIN")
-                self._copying = raw.cursor().copy(statement)
+                from psycopg.copy import QueuedLibpqWriter
+
+                cursor = raw.cursor()
+                self._copying = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
                 self._copy = self._copying.__enter__()
             self._copy.write("".join(self.buffer))
         else:
@@ -312,12 +335,19 @@ class RowWriter:
 class _BulkLoad:
     """Drop a table's foreign keys to `referenced` for a large load and add them back at the end
     (PostgreSQL only). Checking them row by row costs more than the rest of the load; adding
-    them back checks every row at once. The indexes stay: they are kept up to date while the
-    file is still being read."""
+    them back checks every row at once.
 
-    def __init__(self, table: str, referenced: str) -> None:
-        self.table, self.referenced = table, referenced
+    With `indexes`, the table's plain indexes (not unique, not behind a constraint) go too and
+    are built again at the end: a sorted build costs a fraction of keeping them up to date row by
+    row (measured: the COPY of a million contracts took half the server's time with them). The
+    unique ones stay and check the rows as they come. All of it is DDL in the import's
+    transaction: a failed or rejected file rolls back to the savepoint, and the constraints and
+    indexes are back as they were; nobody else sees the table meanwhile (ACCESS EXCLUSIVE)."""
+
+    def __init__(self, table: str, referenced: str, *, indexes: bool = False) -> None:
+        self.table, self.referenced, self.with_indexes = table, referenced, indexes
         self.constraints: list[tuple[str, str]] = []
+        self.indexes: list[tuple[str, str]] = []
 
     def __enter__(self) -> _BulkLoad:
         s = db.session()
@@ -328,13 +358,30 @@ class _BulkLoad:
         ), {"t": self.table, "r": self.referenced})]
         for name, _definition in self.constraints:
             s.execute(text(f'ALTER TABLE {self.table} DROP CONSTRAINT "{name}"'))
+        if self.with_indexes:
+            self.indexes = [(name, definition) for name, definition in s.execute(text(
+                "SELECT CAST(CAST(i.indexrelid AS regclass) AS text), "
+                "pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = CAST(:t AS regclass) AND NOT i.indisunique "
+                "AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+                "ORDER BY 1"
+            ), {"t": self.table})]
+            if self.indexes:
+                s.execute(text("DROP INDEX " + ", ".join(name for name, _ in self.indexes)))
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None or not self.constraints:
-            return  # the savepoint rolls back, and the dropped constraints come back with it
-        db.session().execute(text(f"ALTER TABLE {self.table} " + ", ".join(
-            f'ADD CONSTRAINT "{name}" {definition}' for name, definition in self.constraints)))
+        if exc_type is not None:
+            return  # the savepoint rolls back, and what was dropped comes back with it
+        s = db.session()
+        for _name, definition in self.indexes:
+            s.execute(text(definition))
+        if self.constraints:
+            s.execute(text(f"ALTER TABLE {self.table} " + ", ".join(
+                f'ADD CONSTRAINT "{name}" {definition}' for name, definition in self.constraints)))
+        # Fresh statistics: the planner would otherwise take the grown table for the small one
+        # it was (seen: the first index publication after a million-row import ran 70 s).
+        s.execute(text(f"ANALYZE {self.table}"))
 
 
 def _is_bulk(model: Any, rows: int) -> bool:
@@ -493,20 +540,164 @@ class _ContractChecker:
         return instant
 
 
+# The COPY's columns: the cells of a row in the file's order where it can, then the few
+# categorical cells, whose text (with the constant columns after them) is made once per
+# combination and kept.
+COPY_COLUMNS = (
+    "contract_no", "title", "seller_id", "buyer_id", "intermediary_id", "total_amount",
+    "technical_amount", "signed_on", "registered_at", "cancelled_at", "type", "subtype",
+    "field", "related_party", "status", "version", "source", "created_at", "updated_at",
+)
+# The start of a COPY line made by the fast path, up to registered_at, every cell by its exact
+# form (none can hold a tab, so no cell can pass for its neighbour): the contract number in ASCII
+# digits, a title without a backslash (printable already), the three parties' ids, two plain
+# amounts ("digits.dd" without a leading zero: what nearly every row has), the signing date and
+# registered_at in the form Python and PostgreSQL read alike (PostgreSQL takes offsets up to
+# 15:59).
+_FAST_LINE = re.compile(
+    r"[0-9]{8,32}\t[^\t\\]+\t[0-9]+\t[0-9]+\t(?:[0-9]+|\\N)\t"
+    r"[1-9][0-9]{0,15}\.[0-9][0-9]\t[1-9][0-9]{0,15}\.[0-9][0-9]\t[0-9]{4}-[0-9][0-9]-[0-9][0-9]\t"
+    r"[0-9]{4}-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9][+-](?:0[0-9]|1[0-5]):[0-5][0-9]"
+    r"\t")
+# Python and PostgreSQL read this form alike (PostgreSQL takes offsets up to 15:59).
+_OFFSET_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-](?:0\d|1[0-5]):[0-5]\d")
+
+
+def _constant_tail(now: str) -> str:
+    return f"\t1\timport\t{now}\t{now}\n"  # version, source, created_at, updated_at
+
+
+def _categories(r: ContractRow, tail: str) -> str:
+    return (f"{r.type}\t{r.subtype or NULL}\t{r.field}\t{'t' if r.related_party else 'f'}\t"
+            f"{r.status}{tail}")
+
+
 def _contract_line(now: str) -> Callable[[ContractRow], str]:
-    constant = f"\t1\timport\t{now}\t{now}\n"  # version, source, created_at, updated_at
+    """The COPY line (COPY_COLUMNS) of a checked row."""
+    tail = _constant_tail(now)
 
     def line(r: ContractRow) -> str:
-        (_, number, kind, subtype, title, field, seller, buyer, intermediary, total, technical,
-         signed_on, registered_at, related, status, cancelled_at) = r
         return "\t".join((
-            number, kind, subtype or NULL, _copy_escape(title), field, str(seller), str(buyer),
-            NULL if intermediary is None else str(intermediary), str(total), str(technical),
-            signed_on.isoformat(), registered_at.isoformat(), "t" if related else "f", status,
-            NULL if cancelled_at is None else cancelled_at.isoformat(),
-        )) + constant
+            r.contract_no, _copy_escape(r.title), str(r.seller_id), str(r.buyer_id),
+            NULL if r.intermediary_id is None else str(r.intermediary_id), str(r.total_amount),
+            str(r.technical_amount), r.signed_on.isoformat(), r.registered_at.isoformat(),
+            NULL if r.cancelled_at is None else r.cancelled_at.isoformat(),
+            _categories(r, tail),
+        ))
 
     return line
+
+
+class _FastLines:
+    """The COPY line of a row straight from its cells, for the rows nearly every file is made
+    of; None for any other row, which `_ContractChecker.check` then takes (and which names its
+    problems, or is good and teaches this one its cells).
+
+    A row is taken here only if `check` would accept it and store the same values: every code,
+    date and category cell must be one `check` accepted before on another row (`learn`), with
+    the same raw text; the cells that differ from row to row (number, title, amounts, instants
+    with an offset) are checked here by the same rules, and whatever is in doubt (spaces,
+    escapes, an instant without an offset, …) goes to `check`.
+    """
+
+    def __init__(self, checker: _ContractChecker, now: str) -> None:
+        self.checker = checker
+        self.tail = _constant_tail(now)
+        self.orgs = {code: str(id_) for code, id_ in checker.orgs.valid.items()}
+        self.intermediaries = {"": NULL, **self.orgs}
+        self.categories: dict[tuple[str, ...], tuple[str, str]] = {}  # → (status, COPY text)
+        self.signed: dict[str, tuple[datetime, str]] = {}  # → (its Shanghai midnight, text)
+        self.days: dict[str, tuple[datetime, str]] = {}  # date-only instants → (value, text)
+        self.line = self._line_function()
+
+    def learn(self, cells: Sequence[str], r: ContractRow) -> None:
+        """What `check` made of the cells of a row it accepted."""
+        (_, kind, subtype, _, field, seller, buyer, intermediary, _, _, signed_on, registered_at,
+         related, status, cancelled_at) = cells
+        self.categories[kind, subtype, field, related, status] = (r.status,
+                                                                  _categories(r, self.tail))
+        self.orgs[seller], self.orgs[buyer] = str(r.seller_id), str(r.buyer_id)
+        self.intermediaries[intermediary] = (NULL if r.intermediary_id is None
+                                             else str(r.intermediary_id))
+        self.signed[signed_on] = (self.checker._day_start(r.signed_on), r.signed_on.isoformat())
+        if len(registered_at) == 10:
+            self.days[registered_at] = (r.registered_at, r.registered_at.isoformat())
+        if len(cancelled_at) == 10 and r.cancelled_at is not None:
+            self.days[cancelled_at] = (r.cancelled_at, r.cancelled_at.isoformat())
+
+    def _line_function(self) -> Callable[[Sequence[str]], str | None]:
+        categories, signed_days, days = self.categories, self.signed, self.days
+        orgs, intermediaries = self.orgs, self.intermediaries
+        offset_instant = _OFFSET_INSTANT.fullmatch
+        from_iso, now = datetime.fromisoformat, self.checker.now
+        line_format = _FAST_LINE.match
+
+        def instant(cell: str) -> tuple[datetime, str] | None:
+            if len(cell) == 10:
+                return days.get(cell)
+            if not offset_instant(cell):  # the form PostgreSQL reads as Python does
+                return None
+            try:
+                value = from_iso(cell)
+            except ValueError:
+                return None
+            return None if value > now else (value, cell)
+
+        def line(cells: Sequence[str]) -> str | None:
+            (number, kind, subtype, title, field, seller, buyer, intermediary, total, technical,
+             signed_on, registered_at, related, status, cancelled_at) = cells
+            category = categories.get((kind, subtype, field, related, status))
+            signed = signed_days.get(signed_on)
+            seller_id, buyer_id = orgs.get(seller), orgs.get(buyer)
+            intermediary_id = intermediaries.get(intermediary)
+            if (category is None or signed is None or seller_id is None or buyer_id is None
+                    or intermediary_id is None or seller_id == buyer_id
+                    or intermediary_id in (seller_id, buyer_id)):
+                return None
+            title = title.strip()
+            if not title or len(title) > 300 or not title.isprintable():
+                return None  # isprintable: no tab or line break to escape either
+            registered_on: datetime | None = None
+            if len(registered_at) == 10:
+                registered = days.get(registered_at)
+                if registered is None:
+                    return None
+                registered_at, registered_on = registered[1], registered[0]
+            cancelled: tuple[datetime, str] | None = None
+            if not cancelled_at:
+                if category[0] != "registered":
+                    return None
+                cancelled_at = NULL
+            else:
+                cancelled = instant(cancelled_at)
+                if category[0] != "cancelled" or cancelled is None:
+                    return None
+                cancelled_at = cancelled[1]
+            copy_line = (f"{number}\t{title}\t{seller_id}\t{buyer_id}\t{intermediary_id}\t"
+                         f"{total}\t{technical}\t{signed[1]}\t{registered_at}\t{cancelled_at}\t"
+                         f"{category[1]}")
+            if not line_format(copy_line):
+                return None
+            if registered_on is None:
+                try:
+                    registered_on = from_iso(registered_at)
+                except ValueError:
+                    return None
+                if registered_on > now:
+                    return None
+            if registered_on < signed[0]:
+                return None
+            # Both are "digits.dd" without a leading zero (so above 0): the longer is the larger,
+            # and at equal lengths the text compares as the amount does.
+            if len(technical) > len(total) or (len(technical) == len(total)
+                                               and technical > total):
+                return None
+            if cancelled is not None and (cancelled[0].astimezone(SHANGHAI).date()
+                                          < registered_on.astimezone(SHANGHAI).date()):
+                return None
+            return copy_line
+
+        return line
 
 
 def _contract_dict(now: datetime) -> Callable[[ContractRow], dict[str, Any]]:
@@ -534,31 +725,15 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
     existing = set(s.scalars(select(Contract.contract_no).where(Contract.contract_no.is_not(None))))
     checker = _ContractChecker(report)
     now = checker.now
-    seen: dict[str, int] = {}
     table = Contract.__table__
-    known = 0
     with open_csv(source) as stream, (
-        _BulkLoad("contracts", "organizations") if bulk else nullcontext()
+        _BulkLoad("contracts", "organizations", indexes=True) if bulk else nullcontext()
     ):
         tick = _progress(stream, progress)
-        with RowWriter(table, STORED_COLUMNS, _contract_line(now.isoformat()),
-                       _contract_dict(now)) as writer:
-            for line, row in read_rows(stream, CONTRACT_COLUMNS, report):
-                if report.rows % 10_000 == 0:
-                    tick()
-                parsed = checker.check(line, row)
-                if parsed is None:
-                    writer.stop()
-                    continue
-                first = seen.setdefault(parsed.contract_no, line)
-                if first != line:
-                    report.add(line, "contract_no", f"{parsed.contract_no} appears again "
-                               f"(first on line {first})")
-                    writer.stop()
-                elif parsed.contract_no in existing:
-                    known += 1  # looked at again, against what is stored, below
-                else:
-                    writer.add(parsed)
+        with RowWriter(table, COPY_COLUMNS if postgres else STORED_COLUMNS,
+                       _contract_line(now.isoformat()), _contract_dict(now)) as writer:
+            read = _copy_contracts if postgres else _insert_contracts
+            known = read(stream, report, checker, existing, writer, tick)
             if not report.ok:
                 writer.stop()
         tick()
@@ -580,6 +755,113 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
                    reason=f"registration system export {report.source}")
     _audit(actor, "contract.import", report)
     return report
+
+
+def _insert_contracts(stream: IO[str], report: ImportReport, checker: _ContractChecker,
+                      existing: set[str], writer: RowWriter, tick: Callable[[], None]) -> int:
+    """The file's rows checked and the new ones given to `writer`, row by row (SQLite); the
+    number of rows already stored."""
+    seen: dict[str, int] = {}
+    known = 0
+    for line, row in read_rows(stream, CONTRACT_COLUMNS, report):
+        if report.rows % 10_000 == 0:
+            tick()
+        parsed = checker.check(line, row)
+        if parsed is None:
+            writer.stop()
+            continue
+        first = seen.setdefault(parsed.contract_no, line)
+        if first != line:
+            report.add(line, "contract_no", f"{parsed.contract_no} appears again "
+                       f"(first on line {first})")
+            writer.stop()
+        elif parsed.contract_no in existing:
+            known += 1  # looked at again, against what is stored, below
+        else:
+            writer.add(parsed)
+    return known
+
+
+def _header(reader: Any, expected: Sequence[str], report: ImportReport) -> list[str] | None:
+    """The header, checked as `read_rows` checks it; None (and the problems reported) if it
+    is refused."""
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    except StopIteration:
+        report.add(1, "header", "the file is empty")
+        return None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        report.add(1, "header", f"unreadable: {exc}")
+        return None
+    missing = [c for c in expected if c not in header]
+    unknown = [c for c in header if c not in expected]
+    for c in missing:
+        report.add(1, c, "column missing from the header")
+    for c in unknown:
+        report.add(1, c, "unknown column")
+    return None if missing or unknown else header
+
+
+def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChecker,
+                    existing: set[str], writer: RowWriter, tick: Callable[[], None]) -> int:
+    """What `_insert_contracts` does, for PostgreSQL's COPY and faster: the rows are read as
+    `read_rows` reads them (same lines, same problems) but as lists, and most become their
+    COPY line directly (`_FastLines`); `check` takes the others."""
+    reader = csv.reader(stream)
+    header = _header(reader, CONTRACT_COLUMNS, report)
+    if header is None:
+        return 0
+    width = len(header)
+    position = {column: i for i, column in enumerate(header)}  # the last of a repeated one
+    order = (None if header == list(CONTRACT_COLUMNS)
+             else itemgetter(*(position[c] for c in CONTRACT_COLUMNS)))
+    fast = _FastLines(checker, checker.now.isoformat())
+    fast_line, slow_line = fast.line, _contract_line(checker.now.isoformat())
+    seen: dict[str, int] = {}
+    known = 0
+    rows = report.rows
+    add_line = writer.add_line
+    try:
+        while True:
+            try:
+                for values in reader:
+                    if not values or (not values[0].strip()
+                                      and all(not v.strip() for v in values)):
+                        continue
+                    rows += 1
+                    if rows % 10_000 == 0:
+                        tick()
+                    line = reader.line_num
+                    if len(values) != width:
+                        report.add(line, "row", f"{len(values)} cells where the header has "
+                                   f"{width}")
+                        continue
+                    cells = order(values) if order else values
+                    copy_line = fast_line(cells)
+                    if copy_line is not None:
+                        number = cells[0]
+                    else:
+                        parsed = checker.check(line, dict(zip(header, values, strict=True)))
+                        if parsed is None:
+                            writer.stop()
+                            continue
+                        fast.learn(cells, parsed)
+                        number, copy_line = parsed.contract_no, slow_line(parsed)
+                    first = seen.setdefault(number, line)
+                    if first != line:
+                        report.add(line, "contract_no", f"{number} appears again "
+                                   f"(first on line {first})")
+                        writer.stop()
+                    elif number in existing:
+                        known += 1  # looked at again, against what is stored, afterwards
+                    else:
+                        add_line(copy_line)
+                return known
+            except (csv.Error, UnicodeDecodeError) as exc:  # from the reader: the next row
+                rows += 1
+                report.add(reader.line_num, "row", f"unreadable: {exc}")
+    finally:
+        report.rows = rows
 
 
 def _known_rows(stream: IO[str], existing: set[str]) -> Iterator[list[tuple[int, dict[str, str]]]]:
