@@ -24,6 +24,9 @@ class SupportPolicy(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
     first_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the last complete computation of a run read: {"digest": sha256 hex, "items": n}.
+    # A run that reads the same digest again has nothing to do and returns at once.
+    last_inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class SupportRun(Base):
@@ -37,6 +40,7 @@ class SupportRun(Base):
     entries: Mapped[int] = mapped_column(default=0)
     awarded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     clawed_back: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    inputs_digest: Mapped[str | None] = mapped_column(String(64))
 
 
 class SupportAward(Base):
@@ -59,6 +63,9 @@ class SupportAward(Base):
     order_key: Mapped[str] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(16), default="computed")
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Step 6: what the budget left unfunded of the item (wholly or in part), and why.
+    unfunded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), server_default="0")
+    unfunded_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -19,7 +19,7 @@ each award, half-up, the district or county the rest; (6) a budget funds items i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -296,13 +296,22 @@ class Allocator:
     held: Mapping[tuple[str, str, str], Decimal] = field(default_factory=dict)
 
     def allocate(self, items: Sequence[Item]) -> list[Allocation]:
+        return list(self.stream(sorted(items, key=lambda i: i.order)))
+
+    def stream(self, items: Iterable[Item]) -> Iterator[Allocation]:
+        """The allocations of items given already in the order of step 4, one at a time (the
+        service streams a year of items through this without holding them all)."""
         used: dict[tuple[str, str], Decimal] = {}
         for (_contract_no, role, uscc), amount in self.held.items():
             used[(uscc, role)] = used.get((uscc, role), ZERO) + amount
         budget_left = None if self.policy.budget is None else (
             self.policy.budget - sum(self.held.values(), ZERO))
-        out: list[Allocation] = []
-        for item in sorted(items, key=lambda i: i.order):
+        last: tuple[datetime, str, int] | None = None
+        for item in items:
+            order = item.order
+            if last is not None and order < last:
+                raise ValueError(f"items out of the order of step 4 at {item.key}")
+            last = order
             key = (item.uscc, item.role)
             already = self.held.get(item.key, ZERO)
             room = self.policy.cap - used.get(key, ZERO)
@@ -325,6 +334,5 @@ class Allocator:
             if amount == 0 and reason is None:
                 reason = ("nothing paid in the policy year" if item.base == 0 else
                           "external grants cover it (就高不重复)" if item.wanted == 0 else None)
-            out.append(Allocation(item, already, room, payable, amount, top_up, city, local,
-                                  unfunded, reason))
-        return out
+            yield Allocation(item, already, room, payable, amount, top_up, city, local,
+                             unfunded, reason)

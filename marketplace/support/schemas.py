@@ -42,6 +42,8 @@ class RunOut(Schema):
     topped_up = fields.Integer()
     awarded = Money(allow_zero=True)
     clawed_back = Money(allow_zero=True)
+    unfunded = Money(allow_zero=True, metadata={
+        "description": "what the budget leaves unfunded after the run, in all"})
     summary = fields.String()
 
 
@@ -61,6 +63,9 @@ class AwardQuery(Schema):
     role = fields.String(validate=validate.OneOf(ROLES))
     region_code = fields.String(validate=validate.OneOf(list(REGIONS)))
     status = fields.String(validate=validate.OneOf(["computed", "approved", "paid"]))
+    unfunded = fields.Boolean(metadata={
+        "description": "true: only items the budget left unfunded, wholly or in part; "
+                       "false: only items it did not"})
 
 
 class AwardOut(Schema):
@@ -76,6 +81,9 @@ class AwardOut(Schema):
     local_share = Money(positive=False)
     paid = Money(positive=False)
     owed_back = Money(positive=False)
+    unfunded = Money(positive=False, metadata={
+        "description": "what the policy budget left unfunded of the item (step 6)"})
+    unfunded_reason = fields.String(allow_none=True)
     status = fields.String()
 
 

@@ -9,15 +9,17 @@ serialised by an advisory lock, so runs started together write what one run woul
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import JSON, BigInteger, Select, and_, case, cast, false, func, select, update
 
 from marketplace import db
 from marketplace.audit.services import record
@@ -82,162 +84,506 @@ class RunResult:
     topped_up: int
     awarded: Decimal
     clawed_back: Decimal
+    unfunded: Decimal = ZERO  # what the budget leaves unfunded after the run (step 6)
 
     def summary(self) -> str:
+        left = (f"; {self.unfunded} yuan left unfunded (budget spent)" if self.unfunded > 0
+                else "")
         if self.run_id is None:
             return (f"support {self.policy}: {self.items} eligible items; nothing new to "
-                    "award or claw back")
+                    f"award or claw back{left}")
         return (f"support {self.policy}: {self.items} eligible items; {self.topped_up} awards "
-                f"or top-ups worth {self.awarded} yuan; {self.clawed_back} yuan clawed back")
+                f"or top-ups worth {self.awarded} yuan; {self.clawed_back} yuan clawed back"
+                f"{left}")
 
 
-def _ledger_sums(policy_id: int) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
-    """Per award: the money awarded (awards, adjustments, clawbacks) and the money paid."""
-    amounts: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    paid: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    stmt = (select(LedgerEntry.award_id, LedgerEntry.kind, LedgerEntry.amount)
-            .join(SupportAward, SupportAward.id == LedgerEntry.award_id)
-            .where(SupportAward.policy_id == policy_id))
-    for award_id, kind, amount in db.session.execute(stmt).yield_per(50_000):
-        if kind == "payment":
-            paid[award_id] += amount
-        else:
-            amounts[award_id] += amount
-    return amounts, paid
+BATCH = 2_000
+# Bumped whenever what a run computes from the same inputs changes, so that a stored digest
+# of an older computation is never taken for the current one.
+DIGEST_VERSION = 1
+
+
+def _fen(column: Any) -> Any:
+    """A money column as integer fen: exact in SUM on both databases."""
+    return cast(func.round(column * 100), BigInteger)
+
+
+def _yuan(fen: Any) -> Decimal:
+    return (Decimal(int(fen or 0)) / 100).quantize(rules.CENT)
+
+
+def _insert_many(table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows: COPY on PostgreSQL (in the session's transaction), executemany on SQLite."""
+    if not rows:
+        return
+    if not db.is_postgres():
+        db.session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    raw = db.session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for r in rows:
+            copy.write_row([json.dumps(r[c], ensure_ascii=False) if c in json_columns
+                            else r[c] for c in columns])
+
+
+def _new_ids(table: Any, n: int) -> list[int] | None:
+    """n ids from the table's sequence (PostgreSQL), or None (SQLite numbers on insert)."""
+    if not db.is_postgres() or n == 0:
+        return None
+    return list(db.session.scalars(
+        select(func.nextval(func.pg_get_serial_sequence(table.name, "id")))
+        .select_from(func.generate_series(1, n))))
+
+
+def _inputs(row: SupportPolicy, policy: rules.Policy) -> list[Any]:
+    """What a run of the policy reads, aggregated by the database: the policy, the payments
+    up to the end of its year, the registered contracts (their ids, versions, types, parties
+    and technical amounts), the organisations' kinds and regions and the external grants."""
+    y0, y1 = date(policy.year, 1, 1), date(policy.year, 12, 31)
+    p = Payment.__table__.c
+    within = p.paid_on >= y0
+    parts: list[Any] = [DIGEST_VERSION, row.id, json.dumps(row.document, sort_keys=True)]
+    parts.append(db.session.execute(select(
+        func.count(), func.sum(_fen(p.amount)), func.sum(p.id), func.sum(p.contract_id),
+        func.max(p.id), func.sum(case((within, _fen(p.amount)), else_=0)),
+        func.sum(case((within, 1), else_=0)), func.sum(case((within, p.contract_id), else_=0)),
+        func.sum(case((within, p.id), else_=0)),
+    ).where(p.paid_on <= y1)).one())
+    c = Contract.__table__.c
+    parts.append(db.session.execute(select(func.count(), func.max(c.updated_at))).one())
+    parts.append(list(db.session.execute(
+        select(c.type, c.related_party, func.count(), func.sum(c.id), func.sum(c.version),
+               func.sum(_fen(c.technical_amount)), func.sum(c.seller_id), func.sum(c.buyer_id),
+               func.sum(func.coalesce(c.intermediary_id, 0)), func.min(c.registered_at),
+               func.max(c.registered_at))
+        .where(c.status == "registered", c.registered_at.is_not(None))
+        .group_by(c.type, c.related_party).order_by(c.type, c.related_party))))
+    o = Organisation.__table__.c
+    parts.append(list(db.session.execute(
+        select(o.kind, o.region_code, func.count(), func.sum(o.id), func.max(o.id))
+        .group_by(o.kind, o.region_code).order_by(o.kind, o.region_code))))
+    g = ExternalGrant.__table__.c
+    parts.append(list(db.session.execute(
+        select(g.role, func.count(), func.sum(_fen(g.amount)), func.sum(g.id),
+               func.sum(g.contract_id), func.sum(g.organization_id), func.max(g.id))
+        .group_by(g.role).order_by(g.role))))
+    return parts
+
+
+def _ledger_state(row: SupportPolicy) -> list[Any]:
+    """The policy's awards and money entries (only runs, under the lock, change them)."""
+    a, e = SupportAward.__table__.c, LedgerEntry.__table__.c
+    parts: list[Any] = []
+    parts.append(db.session.execute(
+        select(func.count(), func.sum(_fen(a.unfunded)), func.max(a.id))
+        .where(a.policy_id == row.id)).one())
+    parts.append(db.session.execute(
+        select(func.count(), func.sum(_fen(e.amount)), func.max(e.id))
+        .join(SupportAward.__table__, a.id == e.award_id)
+        .where(a.policy_id == row.id, e.kind.in_(MONEY_KINDS))).one())
+    return parts
+
+
+def _digest(inputs: list[Any], ledger: list[Any]) -> str:
+    """The digest stored on a run and its policy: the inputs as read at the start of the run
+    (data committed while it ran is not in it, so the next run reads that again) and the
+    ledger as the run leaves it."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, list | tuple) or hasattr(value, "_mapping"):
+            return [plain(v) for v in value]
+        if isinstance(value, Decimal):
+            return str(int(value)) if value == value.to_integral_value() else str(value)
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None).isoformat()
+        if isinstance(value, bool):
+            return int(value)
+        return value if value is None or isinstance(value, str) else str(value)
+
+    text = json.dumps(plain([inputs, ledger]), separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _count_items(policy: rules.Policy) -> int:
+    """How many eligible (contract, role, organisation) items there are (the database counts:
+    the same conditions as rules.ineligible_reason)."""
+    c = Contract.__table__.c
+    orgs = {role: Organisation.__table__.alias(f"o_{role}") for role in ROLES}
+    columns = [
+        func.sum(case((and_(orgs[role].c.kind.in_(sorted(policy.eligible_kinds.get(role, ()))),
+                            orgs[role].c.region_code.in_(sorted(REGIONS))), 1), else_=0))
+        for role in ROLES]
+    stmt = (select(*columns).select_from(Contract.__table__)
+            .join(orgs["seller"], orgs["seller"].c.id == c.seller_id)
+            .join(orgs["buyer"], orgs["buyer"].c.id == c.buyer_id)
+            .outerjoin(orgs["intermediary"], orgs["intermediary"].c.id == c.intermediary_id)
+            .where(c.status == "registered", c.registered_at.is_not(None),
+                   c.type.in_(sorted(policy.eligible_types)), c.related_party == false(),
+                   c.technical_amount >= policy.min_technical_amount))
+    return sum(int(n or 0) for n in db.session.execute(stmt).one())
+
+
+@dataclass(slots=True)
+class _Held:
+    """An award of the policy as the run finds it (no explanation: that stays in the table)."""
+
+    id: int
+    contract_id: int
+    role: str
+    organization_id: int
+    region_code: str
+    status: str
+    unfunded: Decimal
+    amount: Decimal
+    paid: Decimal
+    eligible: bool
+    key: tuple[str, str, str]
+
+
+def _held_awards(row: SupportPolicy, policy: rules.Policy, orgs: dict[int, Any]
+                 ) -> dict[tuple[int, str, int], _Held]:
+    """Every award of the policy with its ledger sums (added up by the database) and whether
+    its item is still eligible."""
+    e, a, c = LedgerEntry.__table__.c, SupportAward.__table__.c, Contract.__table__.c
+    # Joined, then grouped (by the award's key): no plan re-aggregates per award.
+    stmt = (select(a.id, a.contract_id, a.role, a.organization_id, a.region_code, a.status,
+                   a.unfunded,
+                   func.sum(case((e.kind != "payment", _fen(e.amount)), else_=0)),
+                   func.sum(case((e.kind == "payment", _fen(e.amount)), else_=0)),
+                   c.contract_no, c.status, c.type, c.related_party, c.technical_amount,
+                   c.registered_at)
+            .select_from(SupportAward.__table__)
+            .join(Contract.__table__, c.id == a.contract_id)
+            .outerjoin(LedgerEntry.__table__, e.award_id == a.id)
+            .where(a.policy_id == row.id).group_by(a.id, c.id))
+    out: dict[tuple[int, str, int], _Held] = {}
+    for (award_id, contract_id, role, org_id, region, status, unfunded, amount, paid, number,
+         c_status, c_type, related, technical, registered_at) in db.session.execute(
+            stmt).yield_per(50_000):
+        org = orgs[org_id]
+        eligible = registered_at is not None and rules.ineligible_reason(
+            status=c_status, contract_type=c_type, related_party=bool(related),
+            technical_amount=Decimal(str(technical)).quantize(rules.CENT), role=role,
+            kind=org[1], region_code=org[2], policy=policy) is None
+        out[(contract_id, role, org_id)] = _Held(
+            award_id, contract_id, role, org_id, region, status,
+            Decimal(str(unfunded or 0)).quantize(rules.CENT), _yuan(amount), _yuan(paid),
+            eligible, (number or f"#{contract_id}", role, org[0]))
+    return out
+
+
+def _paying_contracts(policy: rules.Policy) -> list[tuple[Any, ...]]:
+    """The contracts that may earn something: registered, of an eligible type, no related
+    party, with a payment in the policy year; each with its base in fen (step 1, added up by
+    the database), in the order of step 4.
+
+    Payments are positive and taken in date order, so the part of the technical amount paid
+    inside the year is min(T, before + within) − min(T, before), where `before` is what was
+    paid before the year and `within` what was paid in it.
+    """
+    y0, y1 = date(policy.year, 1, 1), date(policy.year, 12, 31)
+    p, c = Payment.__table__.c, Contract.__table__.c
+    # Joined, then grouped (by the contract's key): no plan re-aggregates per contract.
+    stmt = (select(c.registered_at, c.contract_no, c.id, c.status, c.type, c.related_party,
+                   c.technical_amount, c.seller_id, c.buyer_id, c.intermediary_id,
+                   func.sum(case((p.paid_on < y0, _fen(p.amount)), else_=0)),
+                   func.sum(case((p.paid_on >= y0, _fen(p.amount)), else_=0)))
+            .select_from(Payment.__table__).join(Contract.__table__, c.id == p.contract_id)
+            .where(p.paid_on <= y1, c.status == "registered", c.registered_at.is_not(None),
+                   c.type.in_(sorted(policy.eligible_types)), c.related_party == false())
+            .group_by(c.id)
+            .having(func.sum(case((p.paid_on >= y0, 1), else_=0)) > 0))
+    out = []
+    for (registered_at, number, cid, status, ctype, related, technical, seller, buyer,
+         intermediary, before, within) in db.session.execute(stmt).yield_per(50_000):
+        technical = Decimal(str(technical)).quantize(rules.CENT)
+        tech_fen = int(technical * 100)
+        before, within = int(before or 0), int(within or 0)
+        base_fen = max(0, min(tech_fen, before + within) - min(tech_fen, before))
+        out.append((registered_at, number or f"#{cid}", cid, status, ctype, bool(related),
+                    technical, base_fen, before, seller, buyer, intermediary))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return out
+
+
+def _year_payments(year: int) -> dict[int, list[tuple[date, int, int]]]:
+    """Every payment dated in the policy year, per contract: (paid_on, id, fen). One scan; the
+    explanations list them (what was paid before the year comes as one sum per contract)."""
+    p = Payment.__table__.c
+    out: dict[int, list[tuple[date, int, int]]] = defaultdict(list)
+    for cid, paid_on, pid, fen in db.session.execute(
+            select(p.contract_id, p.paid_on, p.id, _fen(p.amount))
+            .where(p.paid_on >= date(year, 1, 1), p.paid_on <= date(year, 12, 31))
+    ).yield_per(50_000):
+        out[cid].append((paid_on, pid, int(fen)))
+    return out
 
 
 def run_policy(actor: Identity, code: str, now: datetime | None = None) -> RunResult:
+    """Apply a policy to the data as it stands and append only the difference.
+
+    Only items with a payment in the policy year can want anything (steps 1-3); every other
+    eligible item is counted, and its award, if any, still counts against the cap and the
+    budget. The contracts are streamed through the allocator in the order of step 4 and what
+    changes is written in batches. A run that reads the same inputs as the last complete one
+    (the digest) returns at once.
+    """
     actor.require("bureau_admin")
     db.advisory_xact_lock(SUPPORT_LOCK)
     now = now or db.utcnow()
     row = get_policy(code)
     policy = rules.parse_policy(row.document)
-    orgs = {o.id: o for o in db.session.scalars(select(Organisation))}
+    inputs = _inputs(row, policy)
+    digest = _digest(inputs, _ledger_state(row))
+    last = row.last_inputs or {}
+    if last.get("digest") == digest:
+        return RunResult(None, code, int(last.get("items", 0)), 0, ZERO, ZERO,
+                         Decimal(last.get("unfunded", "0.00")))
 
-    payments: dict[int, list[rules.Payment]] = defaultdict(list)
-    # Payments after the policy year change nothing of its base (step 1 runs in date order).
-    for cid, paid_on, amount, pid in db.session.execute(
-            select(Payment.contract_id, Payment.paid_on, Payment.amount, Payment.id)
-            .where(Payment.paid_on <= date(policy.year, 12, 31))
-    ).yield_per(50_000):
-        payments[cid].append(rules.Payment(paid_on, pid, amount))
+    orgs = {oid: (uscc, kind, region) for oid, uscc, kind, region in db.session.execute(
+        select(Organisation.id, Organisation.uscc, Organisation.kind, Organisation.region_code))}
     grants: dict[tuple[int, str, int], list[Decimal]] = defaultdict(list)
     for g in db.session.execute(select(ExternalGrant.contract_id, ExternalGrant.role,
-                                       ExternalGrant.organization_id, ExternalGrant.amount,
-                                       ExternalGrant.programme)):
+                                       ExternalGrant.organization_id, ExternalGrant.amount)
+                                .order_by(ExternalGrant.id)):
         grants[(g[0], g[1], g[2])].append(g[3])
-
-    awards = {(a.contract_id, a.role, a.organization_id): a for a in db.session.scalars(
-        select(SupportAward).where(SupportAward.policy_id == row.id))}
-    amounts, paid = _ledger_sums(row.id)
-
-    items: list[rules.Item] = []
-    ids: dict[tuple[str, str, str], tuple[int, str, int]] = {}
-    technical: dict[int, Decimal] = {}
-    stmt = select(Contract.id, Contract.contract_no, Contract.registered_at, Contract.status,
-                  Contract.type, Contract.related_party, Contract.technical_amount,
-                  Contract.seller_id, Contract.buyer_id, Contract.intermediary_id).where(
-        Contract.status == "registered", Contract.registered_at.is_not(None))
-    for c in db.session.execute(stmt).yield_per(20_000):
-        for role, org_id in zip(ROLES, (c.seller_id, c.buyer_id, c.intermediary_id),
-                                strict=True):
-            if org_id is None:
-                continue
-            org = orgs[org_id]
-            if rules.ineligible_reason(
-                    status=c.status, contract_type=c.type, related_party=c.related_party,
-                    technical_amount=c.technical_amount, role=role, kind=org.kind,
-                    region_code=org.region_code, policy=policy):
-                continue
-            base, _counted = rules.base_for(payments.get(c.id, ()), c.technical_amount,
-                                            policy.year)
-            raw = rules.raw_amount(base, policy.rates[role])
-            external = grants.get((c.id, role, org_id), [])
-            number = c.contract_no or f"#{c.id}"
-            item = rules.Item(number, c.registered_at, role, org.uscc, org.region_code, base,
-                              raw, rules.half_up(sum(external, ZERO)),
-                              rules.wanted(raw, external))
-            items.append(item)
-            ids[item.key] = (c.id, role, org_id)
-            technical[c.id] = c.technical_amount
-
-    eligible = set(ids.values())
-    held = {}
-    for key, triple in ids.items():
-        award = awards.get(triple)
-        if award is not None:
-            held[key] = amounts.get(award.id, ZERO)
-    run = SupportRun(policy_id=row.id, actor=actor.label, started_at=now)
-    entries: list[dict[str, Any]] = []
+    n_items = _count_items(policy)
+    awards = _held_awards(row, policy, orgs)
+    held = {h.key: h.amount for h in awards.values() if h.eligible}
+    writer = _Writer(row, policy, actor, now, grants, _year_payments(policy.year))
 
     # Clawbacks: awards whose item is no longer eligible (a cancelled contract, 注销).
-    clawed = ZERO
-    for triple, award in awards.items():
-        amount = amounts.get(award.id, ZERO)
-        if triple in eligible or amount <= 0:
+    for h in awards.values():
+        if h.eligible:
             continue
-        city, _ = rules.split(amount, award.region_code)
-        entries.append({"award_id": award.id, "kind": "clawback", "amount": -amount,
-                        "city_share": -city, "local_share": -(amount - city),
-                        "reason": "the contract is no longer eligible (cancelled, 注销)"})
-        clawed += amount
-        if paid.get(award.id, ZERO) > 0:
-            award.explanation = {**award.explanation,
-                                 "owed_back": str(paid[award.id]),
-                                 "clawback": "paid before the contract was cancelled"}
-
-    allocations = rules.Allocator(policy, held).allocate(items)
-    awarded = ZERO
-    topped = 0
-    for a in allocations:
-        if a.delta <= 0:
+        if h.unfunded:
+            writer.unfunded_update(h, ZERO, None)
+        if h.amount <= 0:
             continue
-        contract_id, role, org_id = ids[a.item.key]
-        award = awards.get((contract_id, role, org_id))
-        if award is None:
-            award = SupportAward(policy_id=row.id, contract_id=contract_id, role=role,
-                                 organization_id=org_id, region_code=a.item.region_code,
-                                 order_key=f"{a.item.registered_at.isoformat()}|"
-                                           f"{a.item.contract_no}|{rules.ROLE_ORDER[role]}",
-                                 status="computed", explanation={})
-            db.session.add(award)
-            awards[(contract_id, role, org_id)] = award
-        elif award.status != "computed":
-            award.status = "computed"  # the new amount needs approving again
-        city_before, _ = rules.split(a.already, a.item.region_code)
-        city = a.city_share - city_before
-        _, counted = rules.base_for(payments.get(contract_id, ()), technical[contract_id],
-                                    policy.year)
-        award.explanation = _explain(policy, a, {"payments": counted,
-                                                 "rate": policy.rates[role]},
-                                     grants.get((contract_id, role, org_id), []))
-        entries.append({"award": award, "kind": "award" if a.already == 0 else "adjustment",
-                        "amount": a.delta, "city_share": city, "local_share": a.delta - city,
-                        "reason": a.reason or "rule of support.md steps 1-6"})
-        awarded += a.delta
-        topped += 1
+        city, _ = rules.split(h.amount, h.region_code)
+        writer.entry(h.id, "clawback", -h.amount, -city, -(h.amount - city),
+                     "the contract is no longer eligible (cancelled, 注销)")
+        writer.clawed += h.amount
+        if h.paid > 0:
+            writer.owed_back[h.id] = h.paid
+    writer.flush_clawbacks()
 
-    if not entries:
-        return RunResult(None, code, len(items), 0, ZERO, ZERO)
-    db.session.add(run)
-    db.session.flush()
-    rows = []
-    for e in entries:
-        award = e.pop("award", None)
-        if award is not None:
-            e["award_id"] = award.id
-            award.explanation = {**award.explanation, "run_id": run.id}
-        rows.append({**e, "run_id": run.id, "actor": actor.label, "created_at": now})
-    db.session.execute(LedgerEntry.__table__.insert(), rows)
-    run.items, run.entries, run.awarded, run.clawed_back = len(items), len(rows), awarded, clawed
+    def items() -> Iterator[tuple[rules.Item, int, int, tuple[Decimal, int]]]:
+        for (registered_at, number, cid, status, ctype, related, technical, base_fen, before,
+             *parties) in _paying_contracts(policy):
+            for role, org_id in zip(ROLES, parties, strict=True):
+                if org_id is None:
+                    continue
+                uscc, kind, region = orgs[org_id]
+                if rules.ineligible_reason(
+                        status=status, contract_type=ctype, related_party=related,
+                        technical_amount=technical, role=role, kind=kind, region_code=region,
+                        policy=policy):
+                    continue
+                base = rules.half_up(Decimal(base_fen) / 100)
+                raw = rules.raw_amount(base, policy.rates[role])
+                external = grants.get((cid, role, org_id), [])
+                yield (rules.Item(number, registered_at, role, uscc, region, base, raw,
+                                  rules.half_up(sum(external, ZERO)),
+                                  rules.wanted(raw, external)), cid, org_id, (technical, before))
+
+    stream = items()
+    ids: dict[tuple[str, str, str], tuple[int, int, tuple[Decimal, int]]] = {}
+
+    def just_items() -> Iterator[rules.Item]:
+        for item, cid, org_id, technical in stream:
+            ids[item.key] = (cid, org_id, technical)
+            yield item
+
+    visited: set[int] = set()
+    unfunded = ZERO
+    for a in rules.Allocator(policy, held).stream(just_items()):
+        cid, org_id, technical = ids.pop(a.item.key)
+        h = awards.get((cid, a.item.role, org_id))
+        if h is not None:
+            visited.add(h.id)
+        unfunded += a.unfunded
+        if a.delta > 0 or (h is None and a.unfunded > 0) or (
+                h is not None and h.unfunded != a.unfunded):
+            writer.allocation(a, cid, org_id, technical, h)
+    # Eligible awards that want nothing now (nothing paid in the year) leave nothing unfunded.
+    for h in awards.values():
+        if h.eligible and h.id not in visited and h.unfunded:
+            writer.unfunded_update(h, ZERO, None)
+    writer.flush()
+
+    if writer.run is None:
+        row.last_inputs = {"digest": digest, "items": n_items, "unfunded": str(unfunded)}
+        db.session.flush()
+        return RunResult(None, code, n_items, 0, ZERO, ZERO, unfunded)
+    run = writer.run
+    run.items, run.entries, run.awarded, run.clawed_back = (
+        n_items, writer.entries, writer.awarded, writer.clawed)
     if row.first_run_at is None:
         row.first_run_at = now
     db.session.flush()
+    run.inputs_digest = _digest(inputs, _ledger_state(row))
+    row.last_inputs = {"digest": run.inputs_digest, "items": n_items, "unfunded": str(unfunded)}
+    db.session.flush()
     record(actor, "support.run", "support_run", run.id,
-           after={"policy": code, "items": len(items), "entries": len(rows),
-                  "awarded": awarded, "clawed_back": clawed},
+           after={"policy": code, "items": n_items, "entries": writer.entries,
+                  "awarded": writer.awarded, "clawed_back": writer.clawed,
+                  "unfunded": unfunded},
            reason="scheduled or requested run of the policy")
-    return RunResult(run.id, code, len(items), topped, awarded, clawed)
+    return RunResult(run.id, code, n_items, writer.topped, writer.awarded, writer.clawed,
+                     unfunded)
+
+
+class _Writer:
+    """The writes of one run, in batches: new awards, changed awards and ledger entries."""
+
+    def __init__(self, row: SupportPolicy, policy: rules.Policy, actor: Identity,
+                 now: datetime, grants: dict[tuple[int, str, int], list[Decimal]],
+                 payments: dict[int, list[tuple[date, int, int]]]) -> None:
+        self.row, self.policy, self.actor, self.now, self.grants = row, policy, actor, now, grants
+        self.payments = payments
+        self.run: SupportRun | None = None
+        self.pending: list[tuple[rules.Allocation, int, int, tuple[Decimal, int],
+                                 _Held | None]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.owed_back: dict[int, Decimal] = {}
+        self.entries = 0
+        self.topped = 0
+        self.awarded = ZERO
+        self.clawed = ZERO
+
+    def _run(self) -> SupportRun:
+        if self.run is None:
+            self.run = SupportRun(policy_id=self.row.id, actor=self.actor.label,
+                                  started_at=self.now)
+            db.session.add(self.run)
+            db.session.flush()
+        return self.run
+
+    def entry(self, award_id: int, kind: str, amount: Decimal, city: Decimal, local: Decimal,
+              reason: str) -> None:
+        self.rows.append({"award_id": award_id, "kind": kind, "amount": amount,
+                          "city_share": city, "local_share": local, "reason": reason})
+        if len(self.rows) >= BATCH:
+            self._write_entries()
+
+    def _write_entries(self) -> None:
+        if not self.rows:
+            return
+        run = self._run()
+        for r in self.rows:
+            r.update(run_id=run.id, actor=self.actor.label, created_at=self.now)
+        _insert_many(LedgerEntry.__table__, self.rows)
+        self.entries += len(self.rows)
+        self.rows = []
+
+    def unfunded_update(self, h: _Held, unfunded: Decimal, reason: str | None) -> None:
+        self.updates.append({"id": h.id, "unfunded": unfunded, "unfunded_reason": reason})
+        if len(self.updates) >= BATCH:
+            self._write_updates()
+
+    def _write_updates(self) -> None:
+        if self.updates:
+            self._run()
+            db.session.execute(update(SupportAward), self.updates)
+            self.updates = []
+
+    def flush_clawbacks(self) -> None:
+        self._write_entries()
+        if self.owed_back:
+            for award in db.session.scalars(select(SupportAward).where(
+                    SupportAward.id.in_(list(self.owed_back)))):
+                award.explanation = {**award.explanation,
+                                     "owed_back": str(self.owed_back[award.id]),
+                                     "clawback": "paid before the contract was cancelled"}
+            db.session.flush()
+
+    def allocation(self, a: rules.Allocation, contract_id: int, org_id: int,
+                   technical: tuple[Decimal, int], h: _Held | None) -> None:
+        self.pending.append((a, contract_id, org_id, technical, h))
+        if len(self.pending) >= BATCH:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self.pending:
+            return
+        run = self._run()
+        policy = self.policy
+        before_year = date(policy.year - 1, 12, 31)
+        new: list[dict[str, Any]] = []
+        new_allocations: list[rules.Allocation] = []
+        changed: list[dict[str, Any]] = []
+        for a, cid, org_id, (technical, before), h in self.pending:
+            role = a.item.role
+            # What was paid before the year, as one payment, then the year's own payments.
+            payments = [rules.Payment(before_year, -1, _yuan(before))] + [
+                rules.Payment(paid_on, pid, _yuan(fen))
+                for paid_on, pid, fen in self.payments.get(cid, ())]
+            base, counted = rules.base_for(payments, technical, policy.year)
+            if base != a.item.base:  # the database's step 1 and the rule's must agree
+                raise RuntimeError(f"base of {a.item.key}: {base} != {a.item.base}")
+            explanation = _explain(policy, a, {"payments": counted, "rate": policy.rates[role]},
+                                   self.grants.get((cid, role, org_id), []))
+            explanation["run_id"] = run.id
+            reason = None if a.unfunded == 0 else (
+                "budget spent: funded in part" if a.amount > 0 else "budget spent")
+            if h is None:
+                new.append({"policy_id": self.row.id, "contract_id": cid, "role": role,
+                            "organization_id": org_id, "region_code": a.item.region_code,
+                            "order_key": f"{a.item.registered_at.isoformat()}|"
+                                         f"{a.item.contract_no}|{rules.ROLE_ORDER[role]}",
+                            "status": "computed", "explanation": explanation,
+                            "unfunded": a.unfunded, "unfunded_reason": reason,
+                            "created_at": self.now})
+                new_allocations.append(a)
+            else:
+                changed.append({"id": h.id, "status": "computed" if a.delta > 0 else h.status,
+                                "explanation": explanation, "unfunded": a.unfunded,
+                                "unfunded_reason": reason})
+                if a.delta > 0:
+                    self._money(h.id, a)
+        if new:
+            table = SupportAward.__table__
+            ids = _new_ids(table, len(new))
+            if ids is not None:
+                for r, award_id in zip(new, ids, strict=True):
+                    r["id"] = award_id
+                _insert_many(table, new)
+            else:  # SQLite: an executemany, then the new ids by the award's natural key
+                db.session.execute(table.insert(), new)
+                t = table.c
+                found = {(cid, role, org_id): award_id for award_id, cid, role, org_id in
+                         db.session.execute(select(t.id, t.contract_id, t.role,
+                                                   t.organization_id).where(
+                             t.policy_id == self.row.id,
+                             t.contract_id.in_(sorted({r["contract_id"] for r in new}))))}
+                for r in new:
+                    r["id"] = found[(r["contract_id"], r["role"], r["organization_id"])]
+            for r, a in zip(new, new_allocations, strict=True):
+                if a.delta > 0:
+                    self._money(r["id"], a)
+        if changed:
+            db.session.execute(update(SupportAward), changed)
+        self.pending = []
+        self._write_entries()
+
+    def _money(self, award_id: int, a: rules.Allocation) -> None:
+        city_before, _ = rules.split(a.already, a.item.region_code)
+        city = a.city_share - city_before
+        self.entry(award_id, "award" if a.already == 0 else "adjustment", a.delta, city,
+                   a.delta - city, a.reason or "rule of support.md steps 1-6")
+        self.awarded += a.delta
+        self.topped += 1
+
+    def flush(self) -> None:
+        self._write_pending()
+        self._write_updates()
+        self._write_entries()
 
 
 def _explain(policy: rules.Policy, a: rules.Allocation, d: dict[str, Any],
@@ -311,6 +657,7 @@ def describe_many(awards: list[SupportAward]) -> list[dict[str, Any]]:
             "organization_name": orgs[a.organization_id].name, "region_code": a.region_code,
             "amount": s["amount"], "city_share": s["city"], "local_share": s["local"],
             "paid": s["paid"], "owed_back": max(ZERO, s["paid"] - s["amount"]),
+            "unfunded": a.unfunded, "unfunded_reason": a.unfunded_reason,
             "status": a.status,
         })
     return out
@@ -329,6 +676,9 @@ def awards_query(actor: Identity, filters: dict[str, Any]) -> Select[tuple[Suppo
     for key in ("role", "region_code", "status"):
         if key in filters:
             stmt = stmt.where(getattr(SupportAward, key) == filters[key])
+    if "unfunded" in filters:  # step 6: what the budget left unfunded, wholly or in part
+        stmt = stmt.where(SupportAward.unfunded > 0 if filters["unfunded"]
+                          else SupportAward.unfunded == 0)
     return stmt
 
 

@@ -1,0 +1,148 @@
+"""Benchmark the support run on PostgreSQL in a database of its own.
+
+    .venv/bin/python scripts/bench_support.py --contracts 100000 [--reuse] [--totals FILE]
+
+Generates and imports the synthetic market of scripts/bench_pipeline.py (same seed, same
+years) into `marketplace_support_N` on first use (with `--reuse` a loaded database is kept and
+only its support tables are cleared), loads the policy of the last year, then times a support
+run and a rerun with nothing new, each in a process of its own (peak RSS of that process).
+`--code DIR` runs those steps with an earlier checkout of the package. With `--totals FILE`
+it writes the ledger totals per organisation and role after the run (JSON), and with
+`--compare FILE` it compares them with an earlier file, to the fen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(ROOT / ".venv" / "bin" / "marketplace")
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+TOTALS = """
+SELECT o.uscc, a.role, SUM(l.amount), SUM(l.city_share), SUM(l.local_share), COUNT(*)
+FROM support_ledger l JOIN support_awards a ON a.id = l.award_id
+JOIN organizations o ON o.id = a.organization_id
+WHERE l.kind <> 'payment' GROUP BY o.uscc, a.role ORDER BY o.uscc, a.role
+"""
+
+
+def step(name: str, args: list[str], env: dict[str, str]) -> dict[str, object]:
+    """Run one CLI command in a child process; its wall time and its own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([CLI, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{name} failed: {err.strip()[-400:]}")
+    row = {"step": name, "seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
+           "output": out.strip()[-200:]}
+    print(json.dumps(row, ensure_ascii=False), flush=True)
+    return row
+
+
+def _clear(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not conn.execute(text("SELECT count(*) FROM contracts")).scalar():
+                return False
+            conn.execute(text("TRUNCATE support_ledger, support_awards, support_runs, "
+                              "support_policies CASCADE"))
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contracts", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--start-year", type=int, default=2019)
+    parser.add_argument("--years", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--database")
+    parser.add_argument("--budget", help="a policy budget in yuan (default none)")
+    parser.add_argument("--totals", type=Path, help="write ledger totals per org and role")
+    parser.add_argument("--compare", type=Path, help="compare ledger totals with this file")
+    parser.add_argument("--code", type=Path,
+                        help="run the support steps with the marketplace package of this "
+                             "directory (e.g. `git archive` of an earlier commit), to measure "
+                             "the code before a change on the same database")
+    args = parser.parse_args()
+
+    name = args.database or f"marketplace_support_{args.contracts}"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
+    last_year = args.start_year + args.years - 1
+    if not (args.reuse and _clear(url)):
+        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        with tempfile.TemporaryDirectory(prefix="bench-support-") as tmp:
+            out = Path(tmp)
+            step("generate", ["generate", "--contracts", str(args.contracts), "--seed",
+                              str(args.seed), "--out", str(out), "--start-year",
+                              str(args.start_year), "--years", str(args.years)], env)
+            step("migrate", ["db", "upgrade"], env)
+            for what in ("organisations", "contracts", "payments"):
+                step(f"import {what}", ["import", what, str(out / f"{what}.csv")], env)
+    if args.code:
+        env["PYTHONPATH"] = str(args.code.resolve())
+    else:
+        step("migrate", ["db", "upgrade"], env)
+    policy = {"code": f"BENCH-{last_year}", "year": last_year,
+              "rates": {"seller": "0.03", "buyer": "0.10", "intermediary": "0.01"},
+              "cap": "500000.00", "min_technical_amount": "0.00",
+              "eligible_types": ["development_commissioned", "development_cooperative",
+                                 "transfer", "license"],
+              "eligible_kinds": {"seller": ["university", "research_institute", "enterprise"],
+                                 "buyer": ["enterprise"], "intermediary": ["intermediary"]},
+              "budget": args.budget}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(policy, f)
+    step("support policy load", ["support", "policy", "load", f.name], env)
+    step("support run", ["support", "run", "--policy", policy["code"]], env)
+    step("support rerun, nothing new", ["support", "run", "--policy", policy["code"]], env)
+    os.unlink(f.name)
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        totals = [[uscc, role, str(a), str(c), str(lo), n]
+                  for uscc, role, a, c, lo, n in conn.execute(text(TOTALS))]
+    engine.dispose()
+    grand = sum((__import__("decimal").Decimal(t[2]) for t in totals), 0)
+    print(json.dumps({"step": "ledger", "groups": len(totals), "total": str(grand)}), flush=True)
+    if args.totals:
+        args.totals.write_text(json.dumps(totals, ensure_ascii=False))
+    if args.compare:
+        before = json.loads(args.compare.read_text())
+        # the number of entries per group may differ (it is not money); the money may not
+        same = [t[:5] for t in before] == [t[:5] for t in totals]
+        print(json.dumps({"step": "compare", "identical_to_the_fen": same,
+                          "groups_before": len(before), "groups_after": len(totals)}),
+              flush=True)
+        if not same:
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()
