@@ -33,6 +33,8 @@ class Achievement(Base):
             "status IN ('draft', 'notice', 'on_hold', 'listed', 'traded', 'rejected', "
             "'withdrawn')", name="status_known"),
         Index("ix_achievements_status_field", "status", "field"),
+        # Search reads each candidate's length, status and owner from this index alone.
+        Index("ix_achievements_scoring", "id", "status", "owner_id", "term_count"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,7 +111,8 @@ class AchievementTerm(Base):
     term: Mapped[str] = mapped_column(String(40), primary_key=True)
     tf: Mapped[int] = mapped_column()
 
-    __table_args__ = (Index("ix_achievement_terms_term", "term"),)
+    # The postings of a term, with everything BM25 needs (index-only scans).
+    __table_args__ = (Index("ix_achievement_terms_postings", "term", "achievement_id", "tf"),)
 
 
 def as_json(a: Achievement) -> dict[str, Any]:

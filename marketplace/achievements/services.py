@@ -10,6 +10,7 @@ Owners may withdraw it from any state but traded.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +19,20 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, String, cast, delete, func, or_, select, update
+from sqlalchemy import (
+    Float,
+    Select,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import selectinload
 
 from marketplace import db
 from marketplace.achievements import text
@@ -345,49 +359,177 @@ def filtered(actor: Identity, filters: Mapping[str, Any]) -> Select[tuple[Achiev
     return stmt
 
 
-def text_scores(query: Sequence[str], candidates: Select[tuple[Achievement]] | None = None,
-                limit: int = 200) -> dict[int, float]:
-    """BM25 of the achievements that hold any query term (over the public corpus's stats)."""
-    if not query:
-        return {}
+# A long demand is cut to its most informative terms: the rarest ones carry the match, and
+# each extra term costs a pass over its postings.
+MAX_QUERY_TERMS = 32
+
+
+# The corpus statistics of BM25 (how many public achievements, their mean length) cost a pass
+# over every achievement. Over a large corpus a few new listings move them by a hair, so each
+# process keeps them for a minute; a small corpus is counted afresh every time.
+STATS_TTL_SECONDS = 60.0
+STATS_CACHE_MIN_DOCS = 10_000
+_stats_cache: dict[str, tuple[float, int, float]] = {}
+
+
+def corpus_stats() -> tuple[int, float]:
+    """The number of public achievements and their mean (weighted) term count."""
+    key = str(db.session.get_bind().engine.url)
+    cached = _stats_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
     n_docs, avg_len = db.session.execute(
         select(func.count(), func.avg(Achievement.term_count))
         .where(Achievement.status.in_(PUBLIC_STATUSES))).one()
-    n_docs = max(int(n_docs or 0), 1)
-    df = dict(db.session.execute(
-        select(AchievementTerm.term, func.count()).where(AchievementTerm.term.in_(query))
-        .group_by(AchievementTerm.term)).all())
-    # Terms in most documents say little; leave them out when rarer ones are there.
+    stats = max(int(n_docs or 0), 1), float(avg_len or 1.0)
+    if stats[0] >= STATS_CACHE_MIN_DOCS:
+        _stats_cache[key] = (time.monotonic() + STATS_TTL_SECONDS, *stats)
+    else:
+        _stats_cache.pop(key, None)
+    return stats
+
+
+_df_cache: dict[str, dict[str, tuple[float, int]]] = {}
+DF_CACHE_MAX_TERMS = 50_000
+
+
+def document_frequencies(query: Sequence[str], n_docs: int) -> dict[str, int]:
+    """How many achievements hold each query term (the terms in none are left out).
+
+    Common terms (技术, 提升) have long posting lists that take a while to count; over a large
+    corpus the counts are kept like the corpus statistics, for a minute.
+    """
+    key = str(db.session.get_bind().engine.url)
+    if n_docs >= STATS_CACHE_MIN_DOCS:
+        cache = _df_cache.setdefault(key, {})
+    else:
+        cache = {}
+        _df_cache.pop(key, None)
+    now = time.monotonic()
+    df = {t: hit[1] for t in query if (hit := cache.get(t)) is not None and hit[0] > now}
+    missing = [t for t in dict.fromkeys(query) if t not in df]
+    if missing:
+        counted = dict(db.session.execute(
+            select(AchievementTerm.term, func.count()).where(AchievementTerm.term.in_(missing))
+            .group_by(AchievementTerm.term)).all())
+        if n_docs >= STATS_CACHE_MIN_DOCS:
+            if len(cache) > DF_CACHE_MAX_TERMS:
+                cache.clear()
+            expires = now + STATS_TTL_SECONDS
+            cache.update({t: (expires, counted.get(t, 0)) for t in missing})
+        df.update(counted)
+    return {t: n for t, n in df.items() if n}
+
+
+def informative_terms(query: Sequence[str], df: Mapping[str, int], n_docs: int,
+                      most: int | None = None) -> list[str]:
+    """The query terms worth scoring, in query order.
+
+    Terms in most documents say little: they are left out when rarer ones are there. Terms in
+    no document score nothing and are left out too. Of the rest, at most `most`, the rarest.
+
+    >>> informative_terms(["a", "b", "c", "d"], {"a": 9, "b": 2, "c": 3}, 10, most=1)
+    ['b']
+    >>> informative_terms(["a", "d"], {"a": 9}, 10)  # d is rarer, and in nothing
+    []
+    >>> informative_terms(["a", "e"], {"a": 9, "e": 8}, 10)  # all common: all kept
+    ['a', 'e']
+    """
     useful = [t for t in query if df.get(t, 0) <= max(n_docs // 2, 1)] or list(query)
-    stmt = select(AchievementTerm.achievement_id, AchievementTerm.term, AchievementTerm.tf,
-                  Achievement.term_count).join(
-        Achievement, Achievement.id == AchievementTerm.achievement_id).where(
-        AchievementTerm.term.in_(useful))
+    useful = [t for t in useful if df.get(t, 0) > 0]
+    most = MAX_QUERY_TERMS if most is None else most
+    if len(useful) > most:
+        keep = set(sorted(useful, key=lambda t: (df[t], useful.index(t)))[:most])
+        useful = [t for t in useful if t in keep]
+    return useful
+
+
+def text_scores(query: Sequence[str], candidates: Select[tuple[Achievement]] | None = None,
+                limit: int = 200) -> dict[int, float]:
+    """BM25 of the achievements that hold any query term (over the public corpus's stats),
+    the best `limit` of them, best first (ties: lower id first).
+
+    The sum runs in the database so that only the best come back, the same on SQLite and
+    PostgreSQL. The common terms of a query are first left out as entry points (MaxScore):
+    an achievement holding none of the rarer terms scores less than the common terms' bound
+    (each term adds less than idf·(k1 + 1)); if `limit` achievements holding a rarer term
+    beat that bound, they are the answer, else every achievement holding any term is scored.
+    """
+    if not query:
+        return {}
+    n_docs, avg_len = corpus_stats()
+    df = document_frequencies(query, n_docs)
+    useful = informative_terms(query, df, n_docs)
+    if not useful:
+        return {}
+    idf = {t: text.idf(df[t], n_docs) for t in useful}
+    bound = {t: max(idf[t], 0.0) * (text.K1 + 1) for t in useful}
+    common: list[str] = []
+    for t in sorted(useful, key=lambda t: (-df[t], useful.index(t)))[:-1]:
+        if sum(bound[c] for c in common) + bound[t] > sum(bound.values()) / 2:
+            break
+        common.append(t)
+    if common:
+        best = _bm25_top(useful, idf, avg_len, candidates, limit,
+                         entry=[t for t in useful if t not in common])
+        ceiling = sum(bound[t] for t in common) * (1 + 1e-9)
+        if len(best) == limit and best[-1][1] > ceiling:
+            return dict(best)
+    return dict(_bm25_top(useful, idf, avg_len, candidates, limit))
+
+
+def _bm25_top(useful: Sequence[str], idf: Mapping[str, float], avg_len: float,
+              candidates: Select[tuple[Achievement]] | None, limit: int,
+              entry: Sequence[str] | None = None) -> list[tuple[int, float]]:
+    """The best `limit` (achievement, BM25) among the candidates holding a term of `entry`
+    (default: any query term)."""
+    # One row per achievement holding a term, with the term counts side by side; then BM25
+    # term by term in query order, as text.bm25 adds it up (the same floating-point sums).
+    tfs = {t: func.sum(case((AchievementTerm.term == t, AchievementTerm.tf), else_=0))
+           for t in useful}
+    postings = (select(AchievementTerm.achievement_id.label("aid"),
+                       *(tfs[t].label(f"tf{i}") for i, t in enumerate(useful)))
+                .where(AchievementTerm.term.in_(useful))
+                .group_by(AchievementTerm.achievement_id))
+    if entry is not None:  # the same sums (computed once), not another pass
+        postings = postings.having(or_(*(tfs[t] > 0 for t in entry)))
+    sub = postings.subquery()
+    norm = literal(text.K1, Float) * (literal(1 - text.B, Float) + literal(text.B, Float)
+                                      * cast(Achievement.term_count, Float)
+                                      / literal(avg_len or 1.0, Float))
+    score: Any = None
+    for i, t in enumerate(useful):
+        f = cast(sub.c[f"tf{i}"], Float)
+        part = literal(idf[t], Float) * f * literal(text.K1 + 1, Float) / (f + norm)
+        score = part if score is None else score + part
+    score = score.label("score")
+    stmt = select(sub.c.aid, score).join(Achievement, Achievement.id == sub.c.aid)
     if candidates is not None:
-        stmt = stmt.where(AchievementTerm.achievement_id.in_(
-            candidates.with_only_columns(Achievement.id).order_by(None).scalar_subquery()))
-    tfs: dict[int, dict[str, int]] = {}
-    lengths: dict[int, int] = {}
-    for aid, term, tf, length in db.session.execute(stmt):
-        tfs.setdefault(aid, {})[term] = tf
-        lengths[aid] = length
-    scores = {aid: text.bm25(useful, tf, lengths[aid], df, n_docs, float(avg_len or 1.0))
-              for aid, tf in tfs.items()}
-    best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    return dict(best)
+        froms = candidates.get_final_froms()
+        if len(froms) == 1 and froms[0] is Achievement.__table__:
+            if candidates.whereclause is not None:
+                stmt = stmt.where(candidates.whereclause)
+        else:
+            stmt = stmt.where(sub.c.aid.in_(
+                candidates.with_only_columns(Achievement.id).order_by(None).scalar_subquery()))
+    stmt = stmt.order_by(score.desc(), sub.c.aid).limit(limit)
+    return [(aid, float(s)) for aid, s in db.session.execute(stmt)]
 
 
 def search(actor: Identity, q: str, filters: Mapping[str, Any], limit: int = 100) -> list[Scored]:
     query = text.query_terms(q)
+    relations = (selectinload(Achievement.owners), selectinload(Achievement.ip_rights))
     if len(query) == 1 and len(query[0]) == 1:  # a single character: a plain substring match
         stmt = filtered(actor, filters).where(or_(Achievement.title.contains(query[0]),
                                                   Achievement.summary.contains(query[0])))
-        return [Scored(a, 0.0) for a in db.session.scalars(stmt.limit(limit))]
+        return [Scored(a, 0.0) for a in db.session.scalars(stmt.options(*relations)
+                                                           .limit(limit))]
     scores = text_scores(query, filtered(actor, filters), limit)
+    if not scores:
+        return []
     found = {a.id: a for a in db.session.scalars(
-        select(Achievement).where(Achievement.id.in_(list(scores))))}
-    return [Scored(found[i], s) for i, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-            if i in found]
+        select(Achievement).where(Achievement.id.in_(list(scores))).options(*relations))}
+    return [Scored(found[i], s) for i, s in scores.items() if i in found]
 
 
 def demand_text(demand: Any) -> list[str]:
@@ -398,7 +540,11 @@ def matches_for_demand(demand: Any, limit: int = 20) -> list[dict[str, Any]]:
     """Listed achievements ranked for a demand, each with the parts of its score."""
     listed = select(Achievement).where(Achievement.status == "listed")
     scores = text_scores(demand_text(demand), listed, limit=200)
-    rows = db.session.scalars(select(Achievement).where(Achievement.id.in_(list(scores))))
+    if not scores:
+        return []
+    rows = db.session.execute(
+        select(Achievement.id, Achievement.title, Achievement.field, Achievement.trl,
+               Achievement.price).where(Achievement.id.in_(list(scores))))
     ranked = []
     for a in rows:
         parts = text.score_match(scores[a.id], demand_field=demand.field,

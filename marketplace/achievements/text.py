@@ -89,10 +89,17 @@ def bm25(query: Sequence[str], tf: Mapping[str, int], doc_len: int, df: Mapping[
         f = tf.get(term, 0)
         if not f:
             continue
-        d = df.get(term, 0)
-        idf = math.log(1 + (n_docs - d + 0.5) / (d + 0.5))
-        score += idf * f * (K1 + 1) / (f + norm)
+        score += idf(df.get(term, 0), n_docs) * f * (K1 + 1) / (f + norm)
     return score
+
+
+def idf(df: int, n_docs: int) -> float:
+    """ln(1 + (N − df + 0.5)/(df + 0.5)): the rarer the term, the more it weighs.
+
+    >>> round(idf(1, 10), 4)
+    1.9924
+    """
+    return math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
 # Neighbouring fields earn part of the field credit (a demand often sits between two).

@@ -1,0 +1,173 @@
+"""BM25 summed in the database (issue 4): the same ranking as text.bm25 in Python, on SQLite and
+PostgreSQL; filters kept; long demands cut to their rarest terms; no query per result."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event, func, select
+
+from marketplace import db
+from marketplace.achievements import services, text
+from marketplace.achievements.models import (
+    PUBLIC_STATUSES,
+    Achievement,
+    AchievementOwner,
+    AchievementTerm,
+    IpRight,
+)
+from marketplace.auth.identity import system
+
+TEXTS = [
+    ("锂离子电池快充技术", "提升锂离子电池快充性能", ["锂离子电池"], "new_energy"),
+    ("固态电池电解质薄膜", "全固态电池的关键材料", ["固态电池"], "new_energy"),
+    ("电子元件与池塘水质监测", "用于水产养殖的电子监测", [], "environment"),
+    ("纺织品瑕疵检测系统", "机器视觉检测布面瑕疵", ["机器视觉"], "electronic_information"),
+    ("锂电池回收与梯次利用", "退役动力电池拆解、检测与梯次利用，锂电池材料回收", ["电池回收"],
+     "environment"),
+    ("钠离子电池正极材料", "层状氧化物正极，低成本储能电池", ["钠离子电池", "储能"],
+     "new_energy"),
+    ("锂离子电池快充技术", "提升锂离子电池快充性能", ["锂离子电池"], "new_energy"),  # a twin
+    ("氢燃料电池双极板", "金属双极板冲压成型与涂层，燃料电池电堆", ["燃料电池"],
+     "new_energy"),
+    ("光伏组件清洗机器人", "光伏电站组件自动清洗，提升发电效率", ["光伏"], "new_energy"),
+]
+
+
+@pytest.fixture
+def corpus(create_org):
+    org = create_org(kind="university", region_code="320508", name="评分大学")
+    ids = []
+    for i, (title, summary, keywords, field) in enumerate(TEXTS):
+        a = Achievement(owner_id=org.id, title=title, summary=summary, keywords=keywords,
+                        field=field, trl=3 + i % 6, transfer_modes=["license"],
+                        price=None if i % 2 else Decimal(100000 * (i + 1)),
+                        status="draft" if i == len(TEXTS) - 1 else "listed",
+                        created_by="test", owners=[AchievementOwner(organization_id=org.id,
+                                                                    share=Decimal(100))],
+                        ip_rights=[IpRight(kind="technical_secret", number=f"TS-{i}")])
+        db.session.add(a)
+        db.session.flush()
+        services._index_terms(a)
+        ids.append(a.id)
+    db.session.flush()
+    return ids
+
+
+def python_bm25(query: list[str], only: set[int] | None = None) -> list[tuple[int, float]]:
+    """The reference: every posting fetched and scored with text.bm25, as before issue 4."""
+    n_docs, avg_len = db.session.execute(
+        select(func.count(), func.avg(Achievement.term_count))
+        .where(Achievement.status.in_(PUBLIC_STATUSES))).one()
+    n_docs = max(int(n_docs or 0), 1)
+    df = dict(db.session.execute(
+        select(AchievementTerm.term, func.count()).where(AchievementTerm.term.in_(query))
+        .group_by(AchievementTerm.term)).all())
+    useful = [t for t in query if df.get(t, 0) <= max(n_docs // 2, 1)] or list(query)
+    tfs: dict[int, dict[str, int]] = {}
+    lengths: dict[int, int] = {}
+    for aid, term, tf, length in db.session.execute(
+            select(AchievementTerm.achievement_id, AchievementTerm.term, AchievementTerm.tf,
+                   Achievement.term_count)
+            .join(Achievement, Achievement.id == AchievementTerm.achievement_id)
+            .where(AchievementTerm.term.in_(useful))):
+        if only is None or aid in only:
+            tfs.setdefault(aid, {})[term] = tf
+            lengths[aid] = length
+    scores = {aid: text.bm25(useful, tf, lengths[aid], df, n_docs, float(avg_len or 1.0))
+              for aid, tf in tfs.items()}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@pytest.mark.parametrize("q", ["锂电池", "电池", "锂离子电池 正极材料", "机器视觉 瑕疵检测",
+                               "燃料电池 储能 光伏"])
+def test_database_bm25_is_the_python_bm25(app, corpus, q) -> None:
+    query = text.query_terms(q)
+    expected = python_bm25(query)
+    got = services.text_scores(query, limit=50)
+    assert list(got) == [aid for aid, _ in expected]
+    for aid, score in expected:
+        assert got[aid] == pytest.approx(score, rel=1e-12)
+    for limit in range(1, len(expected) + 1):  # the MaxScore shortcut, taken or not
+        top = services.text_scores(query, limit=limit)
+        assert list(top) == [aid for aid, _ in expected[:limit]]
+        assert list(top.values()) == pytest.approx([s for _, s in expected[:limit]], rel=1e-12)
+
+
+def test_twins_tie_by_id_and_filters_still_apply(app, corpus) -> None:
+    first, twin = corpus[0], corpus[6]
+    scores = services.text_scores(text.query_terms("锂离子电池快充"))
+    assert list(scores)[:2] == [first, twin] and scores[first] == scores[twin]
+    bureau = system("test")
+    found = services.search(bureau, "电池", {"field": "environment"})
+    assert [s.achievement.id for s in found] == [corpus[4]]  # not 电子元件与池塘 (电 … 池)
+    cheap = services.search(bureau, "电池", {"max_price": Decimal("250000")})
+    assert {s.achievement.id for s in cheap} <= {corpus[0], corpus[1], corpus[3], corpus[5],
+                                                 corpus[7]}
+    assert all(s.achievement.price is None or s.achievement.price <= Decimal("250000")
+               for s in cheap)
+    listed = select(Achievement).where(Achievement.status == "listed")
+    only_listed = services.text_scores(text.query_terms("光伏组件"), listed)
+    assert corpus[-1] not in only_listed  # the draft
+
+
+def test_search_loads_owners_and_rights_in_bulk(app, client, corpus) -> None:
+    statements: list[str] = []
+    engine = db.session.get_bind().engine
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        many = services.search(system("test"), "电池", {})
+        for s in many:
+            assert s.achievement.owners and s.achievement.ip_rights
+        n_many = len(statements)
+        statements.clear()
+        few = services.search(system("test"), "机器", {})
+        for s in few:
+            assert s.achievement.owners and s.achievement.ip_rights
+        n_few = len(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(many) >= 6 and len(few) == 2
+    assert n_many == n_few <= 6
+
+
+def test_a_long_demand_is_cut_to_its_rarest_terms(app, corpus, monkeypatch) -> None:
+    df = {"aa": 1, "bb": 5, "cc": 2, "dd": 7}
+    assert services.informative_terms(["dd", "aa", "zz", "bb", "cc"], df, 20, most=2) == \
+        ["aa", "cc"]
+    filler = "，".join(f"希望{i}号车间的生产效率与管理水平得到提升" for i in range(60))
+    demand = SimpleNamespace(title="寻求燃料电池双极板技术",
+                             description=f"双极板涂层，电池材料与储能。{filler}",
+                             field="new_energy", min_trl=3, budget_min=Decimal(1),
+                             budget_max=Decimal(10_000_000))
+    assert len(services.demand_text(demand)) > services.MAX_QUERY_TERMS
+    whole = services.matches_for_demand(demand)
+    assert whole[0]["achievement_id"] == corpus[7]
+    monkeypatch.setattr(services, "MAX_QUERY_TERMS", 3)  # 燃料 料电 双极 极板 电池 材料 储能 …
+    cut = services.matches_for_demand(demand)
+    assert cut[0]["achievement_id"] == corpus[7]
+    assert {m["achievement_id"] for m in cut} < {m["achievement_id"] for m in whole}
+
+
+def test_the_rarer_terms_answer_alone_when_they_clearly_win(app, corpus, monkeypatch) -> None:
+    calls: list[bool] = []
+    real = services._bm25_top
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("entry") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_bm25_top", spy)
+    query = text.query_terms("锂离子电池快充")
+    top = services.text_scores(query, limit=2)
+    assert calls == [True]  # one pass, entered through the rarer terms only
+    assert list(top) == [aid for aid, _ in python_bm25(query)[:2]] == [corpus[0], corpus[6]]
+    calls.clear()
+    services.text_scores(query, limit=5)  # fewer than 5 hold a rarer term: everything scored
+    assert calls == [True, False]
