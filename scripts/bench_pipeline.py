@@ -72,6 +72,8 @@ def main() -> None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         load(args, env)
+    else:
+        step("migrate", ["db", "upgrade"], env)
     publish_and_support(env, last_year)
     compare_with_duckdb(url, args.start_year, last_year)
 
@@ -187,8 +189,8 @@ def compare_with_duckdb(url: str, first_year: int, last_year: int) -> None:
         caps = {year: aggregation.cap(year, indices.Parameters())
                 for year in range(first_year, last_year + 1)}
         start = time.perf_counter()
-        cells = aggregation.cells(indices.Period(first_year, 1), indices.Period(last_year, 12),
-                                  caps)
+        first = indices.Period(first_year, 1)
+        cells = aggregation.cells(first, indices.Period(last_year, 12), caps, earliest=first)
         service_seconds = time.perf_counter() - start
         db.session.remove()
     with tempfile.TemporaryDirectory(prefix="duckdb-") as tmp:

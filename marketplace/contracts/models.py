@@ -49,6 +49,11 @@ class Contract(Base):
             name="status_known",
         ),
         Index("ix_contracts_status_registered_at", "status", "registered_at"),
+        # A party's contracts in time order: "was it on a contract before this month?" is one
+        # probe (the indices' newcomers), and the foreign keys are served too.
+        Index("ix_contracts_seller_id_registered_at", "seller_id", "registered_at"),
+        Index("ix_contracts_buyer_id_registered_at", "buyer_id", "registered_at"),
+        Index("ix_contracts_intermediary_id_registered_at", "intermediary_id", "registered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,11 +62,9 @@ class Contract(Base):
     subtype: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
     field: Mapped[str] = mapped_column(String(32))
-    seller_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    buyer_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    intermediary_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id"), index=True
-    )
+    seller_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    intermediary_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
     total_amount: Mapped[Decimal] = mapped_column(Money)
     technical_amount: Mapped[Decimal] = mapped_column(Money)
     signed_on: Mapped[date] = mapped_column(Date)

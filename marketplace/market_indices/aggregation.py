@@ -261,7 +261,9 @@ def cells(first: Period, last: Period, caps: Mapping[int, Decimal | None],
     if earliest is None or first > earliest:
         first_month = case((_appeared_before(seen.c.party, first), literal(BEFORE)),
                            else_=seen.c.month)
-    first_seen = select(seen.c.party, first_month.label("first_month")).cte("first_seen")
+    # Materialised: the probes run once a party, not once a (cell, party) pair.
+    first_seen = select(seen.c.party, first_month.label("first_month")).cte(
+        "first_seen").prefix_with("MATERIALIZED", dialect="postgresql")
 
     def cell_of(family: str, domain: Any, where: Any) -> Select[Any]:
         return select(literal(family).label("family"), domain.label("domain"), pc.c.month,
