@@ -1,14 +1,17 @@
 """gunicorn settings for the API: `gunicorn 'marketplace.app:create_app()'`.
 
-Workers default to 2 × cores + 1; the scheduler never runs here (`marketplace scheduler`).
+Workers default to cores + 1, with 4 threads each; the scheduler never runs here (`marketplace scheduler`).
 """
 
 import multiprocessing
 import os
 
 bind = os.environ.get("MARKETPLACE_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-worker_class = "sync"
+# Threads in a few processes: keep-alive connections, and a slow client holds one thread,
+# not a whole process. Each thread has its own database session (a scoped session).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
