@@ -101,8 +101,15 @@ def _request_boundary(app: Flask) -> None:
     def _commit(response: Response) -> Response:
         if request.method in ("GET", "HEAD", "OPTIONS") or response.status_code >= 400:
             db.session.rollback()
-        else:
-            db.session.commit()
+            return response
+        try:
+            db.session.commit()  # the audit entries are chained here too
+        except Exception as exc:
+            db.session.rollback()
+            unavailable = errors.database_unavailable(exc)
+            if unavailable is None:
+                raise
+            return unavailable  # nothing was stored: the client may retry with the same key
         return response
 
     @app.before_request

@@ -112,6 +112,24 @@ def flatten_errors(errors: Mapping[str, Any], prefix: str = "") -> list[dict[str
     return out
 
 
+def database_unavailable(exc: BaseException) -> Response | None:
+    """503 with Retry-After when `exc` says the database is unreachable, else None."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
+
+    # A lost connection surfaces as any of these, depending on when it is noticed.
+    if not (isinstance(exc, OperationalError | InterfaceError | PendingRollbackError) or (
+            isinstance(exc, DBAPIError) and exc.connection_invalidated)):
+        return None
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    response = problem_response(
+        {"type": "about:blank", "title": "Service unavailable", "status": 503,
+         "detail": "the database is not reachable; try again shortly"},
+        503,
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def problem_response(body: dict[str, Any], status: int) -> Response:
     response = Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON
@@ -163,25 +181,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         _rollback()
-        from sqlalchemy.exc import (
-            DBAPIError,
-            InterfaceError,
-            OperationalError,
-            PendingRollbackError,
-        )
-
-        # A lost connection surfaces as any of these, depending on when it is noticed.
-        if isinstance(exc, OperationalError | InterfaceError | PendingRollbackError) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
-        ):
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            response = problem_response(
-                {"type": "about:blank", "title": "Service unavailable", "status": 503,
-                 "detail": "the database is not reachable; try again shortly"},
-                503,
-            )
-            response.headers["Retry-After"] = "5"
-            return response
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            return unavailable
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(
             {"type": "about:blank", "title": "Internal server error", "status": 500}, 500

@@ -119,3 +119,25 @@ def test_serve_really_serves(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_losing_the_database_at_commit_is_503_and_stores_nothing(client, as_role,
+                                                                monkeypatch) -> None:
+    """The commit (where the audit chain is extended too) fails as when PostgreSQL goes away:
+    the client is told to retry (503), not that the service broke (500), and nothing stays."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    admin = as_role("bureau_admin")
+    body = {"uscc": "91350100M000100Y43", "name": "苏州纳米科技发展有限公司",
+            "kind": "enterprise", "region_code": "320571"}
+
+    def lost(self: Session) -> None:
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(Session, "commit", lost)
+    response = client.post("/api/v1/organizations", json=body, headers=admin)
+    monkeypatch.undo()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.mimetype == "application/problem+json"
+    assert client.get("/api/v1/organizations?region_code=320571").get_json() == []
