@@ -40,13 +40,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import http.client
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from benchlib import SUFFIX, WORDS, call, free_port
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -66,41 +65,6 @@ PASSWORD = "bench-password-123"
 Row = tuple[str, str, dict[str, object], str]
 
 # Vocabulary for synthetic achievements, one list per technology field.
-WORDS = {
-    "new_energy": ["锂离子电池", "固态电池", "正极材料", "光伏组件", "储能系统", "氢燃料电池"],
-    "new_materials": ["石墨烯", "碳纤维复合材料", "防腐涂料", "纳米银线", "高分子膜"],
-    "electronic_information": ["机器视觉", "芯片设计", "边缘计算", "工业互联网", "传感器"],
-    "advanced_manufacturing": ["注塑成型", "数控机床", "工业机器人", "激光焊接", "精密模具"],
-    "biomedicine": ["体外诊断", "肿瘤早筛", "医疗器械", "抗体药物", "基因检测"],
-    "environment": ["印染废水", "土壤修复", "VOCs治理", "固废资源化", "烟气脱硝"],
-    "agriculture": ["水稻育种", "植保无人机", "生物农药", "节水灌溉", "设施农业"],
-    "modern_transport": ["智能网联汽车", "轨道交通", "动力总成", "车路协同", "电驱系统"],
-    "urban_social": ["智慧城市", "建筑节能", "道路巡检", "装配式建筑", "供水管网"],
-    "aerospace": ["航空发动机", "卫星导航", "复合材料机翼", "无人机飞控"],
-    "nuclear": ["辐照加工", "同位素示踪", "核电阀门", "辐射防护"],
-}
-SUFFIX = ["关键技术", "制备方法", "工艺优化", "检测系统", "装备研制", "应用示范"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(port: int, method: str, path: str, body: object = None,
-         headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        payload = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=payload, headers={
-            "Content-Type": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.read(), dict(response.getheaders())
-    finally:
-        conn.close()
-
-
 def step(name: str, args: list[str], env: dict[str, str]) -> None:
     """One `marketplace` command in a process of its own, timed; stops the run on failure."""
     started = time.perf_counter()

@@ -20,35 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import ROOT, bench_policy, fresh_database, step
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = str(ROOT / ".venv" / "bin" / "marketplace")
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def step(name: str, args: list[str], env: dict[str, str]) -> dict[str, object]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    result = subprocess.run([CLI, *args], env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if result.returncode:
-        sys.exit(f"{name} failed: {result.stderr.strip()[-400:]}")
-    row = {"step": name, "seconds": round(seconds, 2),
-           "peak_rss_mb": round(max(peak, before) / 1024), "output": result.stdout.strip()[-160:]}
-    print(json.dumps(row, ensure_ascii=False), flush=True)
-    return row
-
+sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -66,11 +46,7 @@ def main() -> None:
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
     last_year = args.start_year + args.years - 1
     if not (args.reuse and _clear_outputs(url)):
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        fresh_database(name)
         load(args, env)
     else:
         step("migrate", ["db", "upgrade"], env)
@@ -113,14 +89,7 @@ def publish_and_support(env: dict[str, str], last_year: int) -> None:
     step("publish one new month", ["indices", "publish", "--through", f"{last_year}-12"], env)
     step("publish again, nothing new", ["indices", "publish", "--through", f"{last_year}-12"],
          env)
-    policy = {"code": f"BENCH-{last_year}", "year": last_year,
-              "rates": {"seller": "0.03", "buyer": "0.10", "intermediary": "0.01"},
-              "cap": "500000.00", "min_technical_amount": "0.00",
-              "eligible_types": ["development_commissioned", "development_cooperative",
-                                 "transfer", "license"],
-              "eligible_kinds": {"seller": ["university", "research_institute", "enterprise"],
-                                 "buyer": ["enterprise"], "intermediary": ["intermediary"]},
-              "budget": None}
+    policy = bench_policy(last_year)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(policy, f)
     step("support policy load", ["support", "policy", "load", f.name], env)

@@ -13,13 +13,11 @@ nothing. gunicorn and the database are removed at the end.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +28,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+from benchlib import call, free_port, percentile
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -37,25 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PASSWORD = "bench-password-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def call(port: int, method: str, path: str, body: object = None,
-         headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        payload = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=payload, headers={
-            "Content-Type": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, response.read(), dict(response.getheaders())
-    finally:
-        conn.close()
 
 
 def setup_market(url: str, pairs: int) -> list[dict[str, str]]:
@@ -87,11 +67,6 @@ def setup_market(url: str, pairs: int) -> list[dict[str, str]]:
         db.session.commit()
         db.session.remove()
     return out
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:

@@ -16,28 +16,8 @@ import statistics
 import time
 from decimal import Decimal
 
+from benchlib import SUFFIX, WORDS, fresh_database, percentile
 from sqlalchemy import create_engine, text
-
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-WORDS = {
-    "new_energy": ["锂离子电池", "固态电池", "正极材料", "光伏组件", "储能系统", "氢燃料电池"],
-    "new_materials": ["石墨烯", "碳纤维复合材料", "防腐涂料", "纳米银线", "高分子膜"],
-    "electronic_information": ["机器视觉", "芯片设计", "边缘计算", "工业互联网", "传感器"],
-    "advanced_manufacturing": ["注塑成型", "数控机床", "工业机器人", "激光焊接", "精密模具"],
-    "biomedicine": ["体外诊断", "肿瘤早筛", "医疗器械", "抗体药物", "基因检测"],
-    "environment": ["印染废水", "土壤修复", "VOCs治理", "固废资源化", "烟气脱硝"],
-    "agriculture": ["水稻育种", "植保无人机", "生物农药", "节水灌溉", "设施农业"],
-    "modern_transport": ["智能网联汽车", "轨道交通", "动力总成", "车路协同", "电驱系统"],
-    "urban_social": ["智慧城市", "建筑节能", "道路巡检", "装配式建筑", "供水管网"],
-    "aerospace": ["航空发动机", "卫星导航", "复合材料机翼", "无人机飞控"],
-    "nuclear": ["辐照加工", "同位素示踪", "核电阀门", "辐射防护"],
-}
-SUFFIX = ["关键技术", "制备方法", "工艺优化", "检测系统", "装备研制", "应用示范"]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -45,13 +25,7 @@ def main() -> None:
     parser.add_argument("--achievements", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
-    name = "marketplace_bench_search"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    url = fresh_database("marketplace_bench_search")
 
     from marketplace import db
     from marketplace.achievements import text as chinese

@@ -17,17 +17,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchlib import bench_policy, fresh_database, step
 from sqlalchemy import create_engine, text
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = str(ROOT / ".venv" / "bin" / "marketplace")
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 TOTALS = """
 SELECT o.uscc, a.role, SUM(l.amount), SUM(l.city_share), SUM(l.local_share), COUNT(*)
@@ -35,23 +30,6 @@ FROM support_ledger l JOIN support_awards a ON a.id = l.award_id
 JOIN organizations o ON o.id = a.organization_id
 WHERE l.kind <> 'payment' GROUP BY o.uscc, a.role ORDER BY o.uscc, a.role
 """
-
-
-def step(name: str, args: list[str], env: dict[str, str]) -> dict[str, object]:
-    """Run one CLI command in a child process; its wall time and its own peak RSS."""
-    start = time.perf_counter()
-    proc = subprocess.Popen([CLI, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    out = proc.stdout.read() if proc.stdout else ""
-    err = proc.stderr.read() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status):
-        sys.exit(f"{name} failed: {err.strip()[-400:]}")
-    row = {"step": name, "seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024),
-           "output": out.strip()[-200:]}
-    print(json.dumps(row, ensure_ascii=False), flush=True)
-    return row
 
 
 def _clear(url: str) -> bool:
@@ -91,11 +69,7 @@ def main() -> None:
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
     last_year = args.start_year + args.years - 1
     if not (args.reuse and _clear(url)):
-        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+        fresh_database(name)
         with tempfile.TemporaryDirectory(prefix="bench-support-") as tmp:
             out = Path(tmp)
             step("generate", ["generate", "--contracts", str(args.contracts), "--seed",
@@ -108,14 +82,7 @@ def main() -> None:
         env["PYTHONPATH"] = str(args.code.resolve())
     else:
         step("migrate", ["db", "upgrade"], env)
-    policy = {"code": f"BENCH-{last_year}", "year": last_year,
-              "rates": {"seller": "0.03", "buyer": "0.10", "intermediary": "0.01"},
-              "cap": "500000.00", "min_technical_amount": "0.00",
-              "eligible_types": ["development_commissioned", "development_cooperative",
-                                 "transfer", "license"],
-              "eligible_kinds": {"seller": ["university", "research_institute", "enterprise"],
-                                 "buyer": ["enterprise"], "intermediary": ["intermediary"]},
-              "budget": args.budget}
+    policy = bench_policy(last_year, args.budget)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(policy, f)
     step("support policy load", ["support", "policy", "load", f.name], env)
