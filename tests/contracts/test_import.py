@@ -47,7 +47,8 @@ def parties(create_org):
     }
 
 
-def _row(p, no="201932050000001", **cells) -> str:
+def row_cells(p, no="201932050000001", **cells) -> dict[str, str]:
+    """The cells of one valid registered contract between the parties `p`, with changes."""
     values = {
         "contract_no": no, "type": "transfer", "subtype": "patent_right",
         "title": "一种电池专利转让", "field": "new_energy", "seller_uscc": p["s"].uscc,
@@ -57,7 +58,11 @@ def _row(p, no="201932050000001", **cells) -> str:
         "cancelled_at": "",
     }
     values.update(cells)
-    return ",".join(values.values()) + "\n"
+    return values
+
+
+def _row(p, no="201932050000001", **cells) -> str:
+    return ",".join(row_cells(p, no, **cells).values()) + "\n"
 
 
 def _csv(*rows: str, header: str = HEADER) -> io.StringIO:

@@ -14,7 +14,7 @@ from marketplace.contracts import importer
 from marketplace.contracts.importer import TERMS, import_contracts
 from marketplace.contracts.models import Contract
 from marketplace.imports import ImportRejected, ImportReport
-from tests.contracts.test_import import ACTOR, HEADER
+from tests.contracts.test_import import ACTOR, HEADER, row_cells
 
 COLUMNS = HEADER.strip().split(",")
 
@@ -29,16 +29,7 @@ def parties(create_org):
 
 
 def _row(p, no: str, **changes: str) -> dict[str, str]:
-    values = {
-        "contract_no": no, "type": "transfer", "subtype": "patent_right",
-        "title": "一种电池专利转让", "field": "new_energy", "seller_uscc": p["s"].uscc,
-        "buyer_uscc": p["b"].uscc, "intermediary_uscc": p["i"].uscc,
-        "total_amount": "1000.00", "technical_amount": "800.00", "signed_on": "2019-01-05",
-        "registered_at": "2019-01-10", "related_party": "0", "status": "registered",
-        "cancelled_at": "",
-    }
-    values.update(changes)
-    return values
+    return row_cells(p, no, **changes)
 
 
 def _variants(p) -> list[dict[str, str]]:
