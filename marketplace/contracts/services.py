@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, event, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from marketplace import db
 from marketplace.audit.services import record
@@ -123,8 +123,26 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
     return errors, parties
 
 
+ORGS_SEEN = "orgs_by_uscc"
+
+
 def by_uscc(code: str) -> Organisation | None:
-    return db.session.scalar(select(Organisation).where(Organisation.uscc == code))
+    """The organisation with this code, looked up once per transaction (a request checks a
+    contract's terms twice: when its body is read and when it is recorded). Organisations never
+    change code, region or kind; a code not found is asked again, and a rollback forgets."""
+    known: dict[str, Organisation] = db.session.info.setdefault(ORGS_SEEN, {})
+    org = known.get(code)
+    if org is None:
+        org = db.session.scalar(select(Organisation).where(Organisation.uscc == code))
+        if org is not None:
+            known[code] = org
+    return org
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_organisations(s: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:
+        s.info.pop(ORGS_SEEN, None)
 
 
 def _achievement_exists(achievement_id: int) -> bool:
