@@ -39,8 +39,6 @@ JOB_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
 )
 JOB_RUNS = Counter("marketplace_job_runs_total", "Scheduled job runs", ["job", "outcome"])
-REFUSED_EARLY = Counter("marketplace_refused_early_total",
-                        "Requests refused before the app: their client's limit was spent")
 
 
 def observe_job(job: str, outcome: str, seconds: float) -> None:
@@ -84,54 +82,11 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.propagate = False
 
 
-def rate_key(authorization: str, address: str | None) -> str:
-    """Whose budget a request spends: its bearer token's (hashed), else its address's."""
-    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
-        return "token:" + hashlib.sha256(authorization[7:].strip().encode()).hexdigest()[:32]
-    return "addr:" + (address or "unknown")
-
-
 def _rate_key() -> str:
-    return rate_key(request.headers.get("Authorization", ""), get_remote_address())
-
-
-EXEMPT_PATHS = ("/healthz", "/readyz", "/metrics")
-
-
-class EarlyRefusal:
-    """WSGI middleware: once the limiter has refused a client, the worker refuses that client's
-    next requests itself until the window ends, before Flask, Redis or a log line.
-
-    The limiter (in Redis, shared by every worker) stays the judge; this only remembers, in
-    each worker, a verdict it gave, so that a client hammering a spent budget costs a few
-    microseconds a request rather than a whole request.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.until: dict[str, float] = {}  # rate key -> time.monotonic() when the window ends
-
-    def refuse_until(self, key: str, reset_at: float) -> None:
-        self.until[key] = time.monotonic() + max(0.0, reset_at - time.time())
-        if len(self.until) > 10_000:  # forget the expired ones
-            now = time.monotonic()
-            self.until = {k: t for k, t in self.until.items() if t > now}
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self.until and environ.get("PATH_INFO") not in EXEMPT_PATHS:
-            key = rate_key(environ.get("HTTP_AUTHORIZATION", ""), environ.get("REMOTE_ADDR"))
-            left = self.until.get(key, 0.0) - time.monotonic()
-            if left > 0:
-                REFUSED_EARLY.inc()
-                body = json.dumps({"type": "about:blank", "title": "Too Many Requests",
-                                   "status": 429, "detail": "the rate limit is spent; retry "
-                                   "after the time in Retry-After"}).encode()
-                start_response("429 TOO MANY REQUESTS", [
-                    ("Content-Type", "application/problem+json"),
-                    ("Content-Length", str(len(body))),
-                    ("Retry-After", str(max(1, int(left + 0.999))))])
-                return [body]
-        return self.app(environ, start_response)
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer ") and header[7:].strip():
+        return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
+    return "addr:" + (get_remote_address() or "unknown")
 
 
 def init_app(app: Flask) -> None:
@@ -183,15 +138,8 @@ def init_app(app: Flask) -> None:
     else:
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
     # One limiter per app: its storage and limits are the app's own configuration.
-    gate = EarlyRefusal(app.wsgi_app)
-
-    def remember(limit: Any) -> None:
-        gate.refuse_until(_rate_key(), float(limit.reset_at))
-
-    limiter = Limiter(key_func=_rate_key, swallow_errors=True, on_breach=remember)
+    limiter = Limiter(key_func=_rate_key, swallow_errors=True)
     limiter.init_app(app)
-    if per_minute > 0:
-        app.wsgi_app = gate  # type: ignore[method-assign]
     app.extensions["rate_limiter"] = limiter
     for name in ("health.healthz", "health.readyz", "metrics", "docs_assets.asset"):
         view = app.view_functions.get(name)

@@ -69,7 +69,7 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     assert statuses == [200] * 5 + [429]
     limited = worker_a.get("/api/v1/organizations")
     assert limited.mimetype == "application/problem+json"
-    assert 1 <= int(limited.headers["Retry-After"]) <= 61  # the rest of the minute
+    assert limited.headers["Retry-After"] == "60"
     # One budget per client for the whole API, not one per endpoint.
     assert worker_b.get("/api/v1/indices/transfer").status_code == 429
     # Another client (another token) is not slowed by the first one.
@@ -141,30 +141,3 @@ def test_losing_the_database_at_commit_is_503_and_stores_nothing(client, as_role
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.mimetype == "application/problem+json"
     assert client.get("/api/v1/organizations?region_code=320571").get_json() == []
-
-
-def test_a_client_over_its_limit_is_refused_before_the_app(database_url: str) -> None:
-    """After the shared limiter refuses a client, the worker refuses its next requests itself
-    (no Flask, no Redis) until the window ends; other clients and health checks pass."""
-    import time
-
-    from marketplace.observability import REFUSED_EARLY
-
-    url = _redis_or_skip()
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
-              "RATE_LIMIT_PER_SECOND": 2, "REDIS_URL": url,
-              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    client = create_app(config).test_client()
-    statuses = [client.get("/api/v1/organizations").status_code for _ in range(3)]
-    while statuses[-1] != 429:  # the first window may have ended in between
-        statuses.append(client.get("/api/v1/organizations").status_code)
-    before = REFUSED_EARLY._value.get()
-    refused = client.get("/api/v1/indices/transfer")
-    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
-    assert 1 <= int(refused.headers["Retry-After"]) <= 2  # the rest of the second
-    assert REFUSED_EARLY._value.get() == before + 1
-    assert client.get("/healthz").status_code == 200
-    other = client.get("/api/v1/organizations", headers={"Authorization": "Bearer another"})
-    assert other.status_code != 429
-    time.sleep(int(refused.headers["Retry-After"]) + 0.1)  # the window is over: served again
-    assert client.get("/api/v1/organizations").status_code == 200
