@@ -145,7 +145,11 @@ COPY (SELECT c.id, c.registered_at, c.seller_id, c.buyer_id, c.intermediary_id,
 
 def compare_with_duckdb(url: str, first_year: int, last_year: int) -> None:
     """The same sub-indicator aggregation in PostgreSQL (the service's) and in DuckDB."""
-    import duckdb
+    try:
+        import duckdb
+    except ImportError:
+        print('DuckDB comparison skipped: pip install -e ".[bench]"', flush=True)
+        return
     import psycopg
 
     import indices
