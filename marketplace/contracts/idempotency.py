@@ -1,8 +1,9 @@
 """Idempotency keys: a POST retried with the same `Idempotency-Key` gets the first answer.
 
-The key row is inserted first, inside the request's transaction, under the unique
-(user, key) index. A concurrent request with the same key blocks on that index until the
-first one commits, then fails to insert, reads the committed answer and replays it: twenty
+The key row is inserted first (INSERT … ON CONFLICT DO NOTHING), inside the request's
+transaction, under the unique (user, key) index. A concurrent request with the same key blocks
+on that index until the first one commits, then inserts nothing, reads the committed answer
+and replays it: twenty
 parallel retries make one contract. A failed request rolls back its key with everything else,
 so a retry after an error runs again. Keys are per user; the same key with a different body
 (or on another endpoint) is refused with 422 naming the header.
@@ -16,8 +17,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from marketplace import db
 from marketplace.auth.identity import Identity
@@ -53,28 +54,28 @@ def run_once(
         raise ValidationProblem(errors={HEADER: [
             "1 to 200 visible ASCII characters (a UUID is a good key)"]})
     s = db.session()
-    row = IdempotencyKey(user_id=actor.user_id, key=key, request_hash=request_hash,
-                         status_code=0, response={}, created_at=db.utcnow())
-    try:
-        with s.begin_nested():
-            s.add(row)
-            s.flush()
-    except IntegrityError:
+    table = IdempotencyKey.__table__
+    insert = postgresql.insert if db.is_postgres(s) else sqlite.insert
+    key_id = s.scalar(
+        insert(table).values(user_id=actor.user_id, key=key, request_hash=request_hash,
+                             status_code=0, response={}, created_at=db.utcnow())
+        .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id))
+    if key_id is None:  # the key is taken: by a committed request (waited for), or in flight
         stored = s.scalar(
             select(IdempotencyKey)
             .where(IdempotencyKey.user_id == actor.user_id, IdempotencyKey.key == key)
             .execution_options(populate_existing=True)
         )
         if stored is None:  # pragma: no cover - the holder rolled back between our two steps
-            raise Conflict("a request with this key was just abandoned; retry") from None
+            raise Conflict("a request with this key was just abandoned; retry")
         if stored.request_hash != request_hash:
             raise ValidationProblem(errors={HEADER: [
                 "this key was used for a different request; use a new key for a new "
-                "request"]}) from None
+                "request"]})
         if stored.status_code == 0:  # pragma: no cover - only visible uncommitted on SQLite
-            raise Conflict("a request with this key is still being processed") from None
+            raise Conflict("a request with this key is still being processed")
         return stored.status_code, stored.response, True
     status, body = produce()
-    row.status_code, row.response = status, body
-    s.flush()
+    s.execute(update(table).where(table.c.id == key_id).values(status_code=status,
+                                                               response=body))
     return status, body, False
