@@ -93,9 +93,10 @@ def compute(through: Period, params: Parameters) -> Computed:
         changed: list[str] = months
     else:
         changed = aggregation.changed_months(previous.month_digests or {}, digests)
+        firsts = [Period.parse(m) for m in changed]
         previous_through = Period.parse(previous.through)
-        news = [p for p in _months(previous_through.shift(1), through)]
-        firsts = [Period.parse(m) for m in changed] + news
+        if previous_through < through:  # the months after the previous publication are new
+            firsts.append(previous_through.shift(1))
         recompute_from = max(min(firsts), start) if firsts else through.shift(1)
 
     caps: dict[int, Decimal | None] = {}
@@ -109,8 +110,9 @@ def compute(through: Period, params: Parameters) -> Computed:
         if year not in old_caps or caps[year] != old_caps[year]:
             recompute_from = min(recompute_from, max(Period(year - 1, 1), start))
 
+    contracts_read = sum(d[0] for d in digests.values())
     if recompute_from > through:
-        return Computed(None, [], sum(d[0] for d in digests.values()), digests, None)
+        return Computed(None, [], contracts_read, digests, None)
     kept = [] if previous is None else [
         cell for cell in map(cell_from_json, previous.cells) if cell.period < recompute_from]
     fresh = aggregation.cells(recompute_from, through, caps, earliest=Period.parse(months[0]))
@@ -120,15 +122,7 @@ def compute(through: Period, params: Parameters) -> Computed:
     run = indices.IndexRun(params=run.params, base_year=run.base_year, through=run.through,
                            caps=run.caps, figures=run.figures,
                            rows_hash=aggregation.digest_hash(digests))
-    return Computed(run, cells, sum(d[0] for d in digests.values()), digests, recompute_from)
-
-
-def _months(first: Period, last: Period) -> list[Period]:
-    months = []
-    while first <= last:
-        months.append(first)
-        first = first.shift(1)
-    return months
+    return Computed(run, cells, contracts_read, digests, recompute_from)
 
 
 def cell_to_json(cell: Cell) -> dict[str, Any]:
