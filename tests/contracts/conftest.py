@@ -112,3 +112,13 @@ def committed_market(committing_app: Flask) -> Market:
         return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     return build_market(client, create_org, create_user, login)
+
+
+@pytest.fixture
+def parties(create_org):
+    """A seller, a buyer and an intermediary, for the import tests' rows (`row_cells`)."""
+    return {
+        "s": create_org(kind="university", region_code="320505"),
+        "b": create_org(kind="enterprise", region_code="320583"),
+        "i": create_org(kind="intermediary", region_code="320571"),
+    }

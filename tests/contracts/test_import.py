@@ -38,15 +38,6 @@ def _errors(call, *args) -> set[tuple[int, str]]:
     return {(e.line, e.column) for e in rejected.value.report.errors}
 
 
-@pytest.fixture
-def parties(create_org):
-    return {
-        "s": create_org(kind="university", region_code="320505"),
-        "b": create_org(kind="enterprise", region_code="320583"),
-        "i": create_org(kind="intermediary", region_code="320571"),
-    }
-
-
 def row_cells(p, no="201932050000001", **cells) -> dict[str, str]:
     """The cells of one valid registered contract between the parties `p`, with changes."""
     values = {

@@ -19,15 +19,6 @@ from tests.contracts.test_import import ACTOR, HEADER, row_cells
 COLUMNS = HEADER.strip().split(",")
 
 
-@pytest.fixture
-def parties(create_org):
-    return {
-        "s": create_org(kind="university", region_code="320505"),
-        "b": create_org(kind="enterprise", region_code="320583"),
-        "i": create_org(kind="intermediary", region_code="320571"),
-    }
-
-
 def _row(p, no: str, **changes: str) -> dict[str, str]:
     return row_cells(p, no, **changes)
 
