@@ -25,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import ROOT, bench_policy, fresh_database, step
-from sqlalchemy import create_engine, text
+from benchlib import ROOT, clear_loaded, fresh_database, load_market, step, support_steps
 
 sys.path.insert(0, str(ROOT))
 
@@ -45,42 +44,14 @@ def main() -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
     last_year = args.start_year + args.years - 1
-    if not (args.reuse and _clear_outputs(url)):
+    if not (args.reuse and clear_loaded(url, "index_figures, index_publications, support_ledger, "
+                                             "support_awards, support_runs, support_policies")):
         fresh_database(name)
-        load(args, env)
+        load_market(env, args.contracts, args.seed, args.start_year, args.years)
     else:
         step("migrate", ["db", "upgrade"], env)
     publish_and_support(env, last_year)
     compare_with_duckdb(url, args.start_year, last_year)
-
-
-def _clear_outputs(url: str) -> bool:
-    """Clear publications and support runs of a loaded database; False if there is none."""
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            if not conn.execute(text("SELECT count(*) FROM contracts")).scalar():
-                return False
-            conn.execute(text("TRUNCATE index_figures, index_publications, support_ledger, "
-                              "support_awards, support_runs, support_policies CASCADE"))
-    except Exception:  # no such database or tables: load afresh
-        return False
-    finally:
-        engine.dispose()
-    return True
-
-
-def load(args: argparse.Namespace, env: dict[str, str]) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        out = Path(tmp)
-        step("generate", ["generate", "--contracts", str(args.contracts), "--seed",
-                          str(args.seed), "--out", str(out), "--start-year",
-                          str(args.start_year), "--years", str(args.years)], env)
-        step("migrate", ["db", "upgrade"], env)
-        step("import organisations", ["import", "organisations", str(out / "organisations.csv")],
-             env)
-        step("import contracts", ["import", "contracts", str(out / "contracts.csv")], env)
-        step("import payments", ["import", "payments", str(out / "payments.csv")], env)
 
 
 def publish_and_support(env: dict[str, str], last_year: int) -> None:
@@ -89,13 +60,7 @@ def publish_and_support(env: dict[str, str], last_year: int) -> None:
     step("publish one new month", ["indices", "publish", "--through", f"{last_year}-12"], env)
     step("publish again, nothing new", ["indices", "publish", "--through", f"{last_year}-12"],
          env)
-    policy = bench_policy(last_year)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(policy, f)
-    step("support policy load", ["support", "policy", "load", f.name], env)
-    step("support run", ["support", "run", "--policy", policy["code"]], env)
-    step("support rerun, nothing new", ["support", "run", "--policy", policy["code"]], env)
-    os.unlink(f.name)
+    support_steps(env, last_year)
 
 
 DUCKDB_CELLS = """

@@ -18,10 +18,9 @@ import json
 import os
 import resource
 import sys
-import tempfile
 from pathlib import Path
 
-from benchlib import bench_policy, fresh_database, step
+from benchlib import clear_loaded, fresh_database, load_market, step, support_steps
 from sqlalchemy import create_engine, text
 
 TOTALS = """
@@ -30,21 +29,6 @@ FROM support_ledger l JOIN support_awards a ON a.id = l.award_id
 JOIN organizations o ON o.id = a.organization_id
 WHERE l.kind <> 'payment' GROUP BY o.uscc, a.role ORDER BY o.uscc, a.role
 """
-
-
-def _clear(url: str) -> bool:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            if not conn.execute(text("SELECT count(*) FROM contracts")).scalar():
-                return False
-            conn.execute(text("TRUNCATE support_ledger, support_awards, support_runs, "
-                              "support_policies CASCADE"))
-    except Exception:
-        return False
-    finally:
-        engine.dispose()
-    return True
 
 
 def main() -> None:
@@ -68,27 +52,15 @@ def main() -> None:
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": url}
     last_year = args.start_year + args.years - 1
-    if not (args.reuse and _clear(url)):
+    if not (args.reuse and clear_loaded(
+            url, "support_ledger, support_awards, support_runs, support_policies")):
         fresh_database(name)
-        with tempfile.TemporaryDirectory(prefix="bench-support-") as tmp:
-            out = Path(tmp)
-            step("generate", ["generate", "--contracts", str(args.contracts), "--seed",
-                              str(args.seed), "--out", str(out), "--start-year",
-                              str(args.start_year), "--years", str(args.years)], env)
-            step("migrate", ["db", "upgrade"], env)
-            for what in ("organisations", "contracts", "payments"):
-                step(f"import {what}", ["import", what, str(out / f"{what}.csv")], env)
+        load_market(env, args.contracts, args.seed, args.start_year, args.years)
     if args.code:
         env["PYTHONPATH"] = str(args.code.resolve())
     else:
         step("migrate", ["db", "upgrade"], env)
-    policy = bench_policy(last_year, args.budget)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(policy, f)
-    step("support policy load", ["support", "policy", "load", f.name], env)
-    step("support run", ["support", "run", "--policy", policy["code"]], env)
-    step("support rerun, nothing new", ["support", "run", "--policy", policy["code"]], env)
-    os.unlink(f.name)
+    support_steps(env, last_year, args.budget)
 
     engine = create_engine(url)
     with engine.connect() as conn:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,6 +72,49 @@ def bench_policy(year: int, budget: str | None = None) -> dict[str, object]:
             "eligible_kinds": {"seller": ["university", "research_institute", "enterprise"],
                                "buyer": ["enterprise"], "intermediary": ["intermediary"]},
             "budget": budget}
+
+
+def load_market(env: dict[str, str], contracts: int, seed: int, start_year: int,
+                years: int) -> None:
+    """Generate a synthetic market and load it through the CLI into the migrated database."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        out = Path(tmp)
+        step("generate", ["generate", "--contracts", str(contracts), "--seed", str(seed),
+                          "--out", str(out), "--start-year", str(start_year),
+                          "--years", str(years)], env)
+        step("migrate", ["db", "upgrade"], env)
+        for what in ("organisations", "contracts", "payments"):
+            step(f"import {what}", ["import", what, str(out / f"{what}.csv")], env)
+
+
+def clear_loaded(url: str, tables: str) -> bool:
+    """TRUNCATE `tables` of a database already loaded with contracts; False (and nothing
+    done) when there is no such database or it holds no contract."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not conn.execute(text("SELECT count(*) FROM contracts")).scalar():
+                return False
+            conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+    except Exception:  # no such database or tables: load afresh
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
+def support_steps(env: dict[str, str], year: int, budget: str | None = None) -> None:
+    """Load the benchmark policy of `year`, run it, and run it again with nothing new."""
+    policy = bench_policy(year, budget)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(policy, f)
+    try:
+        step("support policy load", ["support", "policy", "load", f.name], env)
+        step("support run", ["support", "run", "--policy", str(policy["code"])], env)
+        step("support rerun, nothing new", ["support", "run", "--policy", str(policy["code"])],
+             env)
+    finally:
+        os.unlink(f.name)
 
 
 def free_port() -> int:
