@@ -73,6 +73,24 @@ class Money(TypeDecorator[Decimal]):
         return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
+# Keys of Session.info that hold what one transaction gathered; a rollback of the whole
+# transaction (not of a savepoint in it) forgets them.
+_TRANSACTION_INFO: set[str] = set()
+
+
+def transaction_info(key: str) -> str:
+    """Declare `key` of Session.info as belonging to the transaction; returns the key."""
+    _TRANSACTION_INFO.add(key)
+    return key
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_transaction_info(s: Session, previous_transaction: Any) -> None:
+    if not previous_transaction.nested:
+        for key in _TRANSACTION_INFO:
+            s.info.pop(key, None)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -2,9 +2,9 @@
 
 `record` keeps the entry with the session, and the entries are chained when the transaction
 commits (or when something reads the trail first): under one advisory lock, each takes the
-hash of the entry before it. The lock is held from then to the commit only, so concurrent
-requests do their work in parallel and queue for the last millisecond, not for the whole
-transaction. An entry of a transaction that rolls back is never written.
+hash of the entry before it. The lock is held from then to the end of the commit only, so
+concurrent requests do their work in parallel and queue only for each other's commits, not
+for whole transactions. An entry of a transaction that rolls back is never written.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def record(
     return entry
 
 
-PENDING = "audit_pending"
+PENDING = db.transaction_info("audit_pending")
 
 
 def seal(s: Session | None = None) -> None:
@@ -111,10 +111,6 @@ def _seal_before_commit(s: Session) -> None:
     seal(s)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_on_rollback(s: Session, previous_transaction: Any) -> None:
-    if not previous_transaction.nested:  # the whole transaction, not a savepoint in it
-        s.info.pop(PENDING, None)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, event, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from marketplace import db
 from marketplace.audit.services import record
@@ -123,7 +123,7 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
     return errors, parties
 
 
-ORGS_SEEN = "orgs_by_uscc"
+ORGS_SEEN = db.transaction_info("orgs_by_uscc")
 
 
 def by_uscc(code: str) -> Organisation | None:
@@ -138,11 +138,6 @@ def by_uscc(code: str) -> Organisation | None:
             known[code] = org
     return org
 
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_organisations(s: Session, previous_transaction: Any) -> None:
-    if not previous_transaction.nested:
-        s.info.pop(ORGS_SEEN, None)
 
 
 def _achievement_exists(achievement_id: int) -> bool:
