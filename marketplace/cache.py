@@ -53,8 +53,7 @@ def public_cache(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., A
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if request.method != "GET" or "Authorization" in request.headers or \
-                    not current_app.config.get("PUBLIC_CACHE", True):
+            if request.method != "GET" or "Authorization" in request.headers:
                 return view(*args, **kwargs)
             key = f"{request.full_path}|{request.headers.get('Accept', '')}"
             now = time.monotonic()
