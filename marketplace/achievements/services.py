@@ -142,6 +142,31 @@ def _index_terms(a: Achievement) -> None:
     a.term_count = sum(counts.values())
 
 
+IMPORT_BATCH = 1000
+
+
+def _insert_with_terms(batch: list[tuple[Achievement, dict[str, int]]]) -> None:
+    """New achievements (added to the session, `term_count` set) and their search terms, a
+    batch at a time: one flush and one multi-row insert of terms, not a few statements each."""
+    if not batch:
+        return
+    db.session.flush()
+    table = AchievementTerm.__table__
+    if db.is_postgres():
+        # COPY: an executemany sends each of the (about sixty an achievement) rows on its own.
+        raw = db.session.connection().connection.driver_connection
+        with raw.cursor().copy(f"COPY {table.name} (achievement_id, term, tf) FROM STDIN") as copy:
+            for a, counts in batch:
+                for t, n in counts.items():
+                    copy.write_row((a.id, t[:40], n))
+    else:
+        rows = [{"achievement_id": a.id, "term": t[:40], "tf": n}
+                for a, counts in batch for t, n in counts.items()]
+        if rows:
+            db.session.execute(table.insert(), rows)
+    batch.clear()
+
+
 def _owner_ids(a: Achievement) -> set[int]:
     return {o.organization_id for o in a.owners} | {a.owner_id}
 
@@ -660,14 +685,19 @@ def import_csv(actor: Identity, source: Path | IO[str], name: str = "") -> Impor
     if not report.ok:
         raise ImportRejected(report)
     now = db.utcnow()
+    batch: list[tuple[Achievement, dict[str, int]]] = []
     for owner_id, values in new:
-        a = Achievement(owner_id=owner_id, created_by=actor.label, **values)
+        counts = text.document_terms(values["title"], values["summary"], values["keywords"])
+        a = Achievement(owner_id=owner_id, created_by=actor.label,
+                        term_count=sum(counts.values()), **values)
         a.owners = [AchievementOwner(organization_id=owner_id, share=Decimal("100"))]
         if values["status"] == "notice":
             a.notice_ends_at = now + timedelta(days=_notice_days())
         db.session.add(a)
-        db.session.flush()
-        _index_terms(a)
+        batch.append((a, counts))
+        if len(batch) >= IMPORT_BATCH:
+            _insert_with_terms(batch)
+    _insert_with_terms(batch)
     report.inserted = len(new)
     if new:
         record(actor, "achievement.import", "import", Path(str(report.source)).name[:64],

@@ -169,9 +169,13 @@ def test_demand_matches_explain_themselves(client, owner, university, as_role,
     assert university_cannot_post.status_code == 403
 
 
-def test_import_catalogue_is_all_or_nothing_and_idempotent(app, university) -> None:
+def test_import_catalogue_is_all_or_nothing_and_idempotent(app, client, university,
+                                                           monkeypatch) -> None:
+    from marketplace.achievements import services
     from marketplace.achievements.services import import_csv
     from marketplace.imports import ImportRejected
+
+    monkeypatch.setattr(services, "IMPORT_BATCH", 1)  # each row a batch of its own
 
     good = ("key,owner_uscc,title,summary,keywords,field,trl,transfer_modes,price,status\n"
             f"K1,{university.uscc.lower()},石墨烯防腐涂料,盐雾寿命提高两倍,石墨烯;涂料,"
@@ -186,6 +190,12 @@ def test_import_catalogue_is_all_or_nothing_and_idempotent(app, university) -> N
     first = import_csv(system("test"), io.StringIO(good))
     second = import_csv(system("test"), io.StringIO(good))
     assert (first.inserted, second.inserted, second.unchanged) == (2, 0, 2)
+    db.session.commit()
+    # Imported achievements are indexed for search like those made through the API.
+    found = client.get("/api/v1/achievements", query_string={"q": "石墨烯 涂料"}).get_json()
+    assert [a["title"] for a in found] == ["石墨烯防腐涂料"]
+    found = client.get("/api/v1/achievements", query_string={"q": "稻田 甲烷"}).get_json()
+    assert [(a["title"], a["status"]) for a in found] == [("稻田甲烷减排", "notice")]
 
 
 def test_registering_a_contract_marks_the_achievement_traded(client, owner, university,
