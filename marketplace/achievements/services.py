@@ -147,7 +147,8 @@ IMPORT_BATCH = 1000
 
 def _insert_with_terms(batch: list[tuple[Achievement, dict[str, int]]]) -> None:
     """New achievements (added to the session, `term_count` set) and their search terms, a
-    batch at a time: one flush and one multi-row insert of terms, not a few statements each."""
+    batch at a time: one flush, then every term of the batch in one COPY (PostgreSQL) or one
+    executemany (SQLite), not a few statements an achievement."""
     if not batch:
         return
     db.session.flush()
