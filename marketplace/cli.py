@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +106,8 @@ def serve(host: str, port: int) -> None:
     from marketplace.observability import configure_logging
 
     configure_logging()
+    # Our JSON line (with the request id) logs each request; werkzeug's own line would repeat it.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"serving on http://{host}:{port}/ (dashboard), /api/v1/docs (API)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
