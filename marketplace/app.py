@@ -13,6 +13,7 @@ import flask
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import config as config_module
@@ -43,6 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
     _configure(app, config)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _init_extensions(app)
     _register_blueprints(app)
     errors.register(app)

@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_PER_MINUTE": 0,  # 0 = off; production sets it with a Redis URL
     "RATE_LIMIT_PER_SECOND": 0,  # 0 = twice the minute's average rate
     "REDIS_URL": None,
+    # Reverse proxies in front of the service whose X-Forwarded-For/-Proto are believed: the
+    # per-address rate limit and the logs then see the client, not the proxy. 0 = none (a
+    # client's own X-Forwarded-For is ignored, so it cannot pose as another address).
+    "TRUSTED_PROXIES": 0,
     "JSON_SORT_KEYS": False,
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }
@@ -69,7 +73,7 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
     config["DATABASE_URL"] = os.environ.get("MARKETPLACE_DATABASE_URL") or default_db
     if os.environ.get("MARKETPLACE_REDIS_URL"):
         config["REDIS_URL"] = os.environ["MARKETPLACE_REDIS_URL"]
-    for name in ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_SECOND"):
+    for name in ("RATE_LIMIT_PER_MINUTE", "RATE_LIMIT_PER_SECOND", "TRUSTED_PROXIES"):
         variable = f"MARKETPLACE_{name}"
         if os.environ.get(variable):
             try:
@@ -91,6 +95,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
 
     if not hasattr(profiles, str(config["PASSWORD_PROFILE"])):
         raise ConfigError(f"PASSWORD_PROFILE {config['PASSWORD_PROFILE']!r} is no argon2 profile")
+    if int(config["TRUSTED_PROXIES"]) < 0:
+        raise ConfigError("TRUSTED_PROXIES must be 0 or more")
     if int(config["NOTICE_DAYS"]) < 1:
         raise ConfigError("NOTICE_DAYS must be at least 1")
     return config

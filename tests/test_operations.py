@@ -78,6 +78,25 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     assert worker_a.get("/healthz").status_code == 200
 
 
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_the_address_limit_believes_only_trusted_proxies(database_url: str, proxies: int) -> None:
+    """Behind one trusted proxy each client's own address has its budget; with none, a
+    client's X-Forwarded-For is ignored and cannot buy it a fresh budget."""
+    url = _redis_or_skip()
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 2,
+              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "TRUSTED_PROXIES": proxies,
+              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    client = create_app(config).test_client()
+
+    def get(address: str) -> int:
+        return client.get("/api/v1/organizations",
+                          headers={"X-Forwarded-For": address}).status_code
+
+    first = [get("203.0.113.7") for _ in range(3)]
+    assert first == [200, 200, 429]
+    assert get("198.51.100.2") == (200 if proxies else 429)
+
+
 def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
     """A client cannot spend its minute in one burst: 3 a second here, whatever the minute."""
     url = _redis_or_skip()
