@@ -3,7 +3,7 @@
     .venv/bin/python scripts/bench_load.py [--contracts 100000] [--achievements 20000]
         [--seconds 15] [--connections 32] [--threads 2] [--rate-limit 1200]
         [--fair-seconds 30] [--normal-rate 10] [--hammer-path PATH] [--phases 123]
-        [--read-rate-limit N] [--workers N] [--keep-database]
+        [--read-rate-limit N] [--workers N] [--proxy none|nginx] [--keep-database]
 
 Needs PostgreSQL (--server, or MARKETPLACE_BENCH_POSTGRES_URL), Redis (--redis) and `wrk` on
 PATH. Creates a fresh PostgreSQL database and migrates it, writes a synthetic market with
@@ -27,7 +27,9 @@ with wrk (scripts/wrk/bench.lua prints wrk's figures as JSON):
    by every worker). A normal client (its own token, one connection, --normal-rate requests/s)
    reads the index series for --fair-seconds alone, then again while a hammering client (its
    own token, --connections connections, no pause) requests --hammer-path; prints both p99s,
-   their ratio and the hammer's 429s.
+   their ratio and the hammer's 429s. With --proxy nginx both clients go through nginx
+   (scripts/nginx/limit.conf.template) holding the same per-client limit, as the README's
+   deployment section recommends.
 
 Prints each wrk run as it ends and a table of the figures at the end; asserts nothing. The goals
 printed next to the figures are those of the task: reads ≥ 1000 requests/s at p99 ≤ 50 ms,
@@ -119,6 +121,19 @@ def create_accounts(url: str, members: list[tuple[str, str]]) -> list[dict[str, 
     return out
 
 
+def answers(port: int, process: subprocess.Popen[Any], seconds: float) -> bool:
+    """Whether GET /healthz on the port answers 200 within `seconds`, while `process` lives."""
+    deadline = time.monotonic() + seconds
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if call(port, "GET", "/healthz")[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 class Gunicorn:
     def __init__(self, url: str, redis_url: str, per_minute: int, workers: int | None,
                  log: Path) -> None:
@@ -134,16 +149,8 @@ class Gunicorn:
             self.process = subprocess.Popen(
                 [*command, "marketplace.app:create_app()"], cwd=ROOT, env=env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if call(self.port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit(f"gunicorn did not start; see {log}")
-            time.sleep(0.2)
+        if not answers(self.port, self.process, 30):
+            raise SystemExit(f"gunicorn did not start; see {log}")
         time.sleep(1)  # let every worker boot
 
     def workers(self) -> int:
@@ -159,6 +166,32 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+class Nginx:
+    """nginx in front of a gunicorn, with the per-client limit of scripts/nginx/
+    limit.conf.template at `per_minute` (the service's own figure) and a burst of twice the
+    per-second average: nginx holds what is over the rate until it is due, before any Python,
+    and refuses only what overflows the burst."""
+
+    TEMPLATE = ROOT / "scripts" / "nginx" / "limit.conf.template"
+
+    def __init__(self, upstream_port: int, per_minute: int, work: Path) -> None:
+        self.port = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(self.TEMPLATE.read_text().format(
+            port=self.port, upstream=f"127.0.0.1:{upstream_port}", work=work,
+            per_minute=per_minute, burst=max(1, 2 * per_minute // 60)))
+        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-g", "daemon off;"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if not answers(self.port, self.process, 10):
+            self.stop()
+            raise SystemExit(f"nginx did not start; see {work / 'nginx-error.log'}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 def wrk_command(url: str, seconds: float, connections: int, threads: int,
@@ -230,10 +263,15 @@ def fairness(args: argparse.Namespace, url: str, series: str, tokens: dict[str, 
              work: Path, rows: list[Row]) -> None:
     """Phase 3, on a gunicorn of its own with the real limit."""
     server = Gunicorn(url, args.redis, args.rate_limit, args.workers, work / "gunicorn.log")
+    proxy = None
     try:
         base = f"http://127.0.0.1:{server.port}"
+        if args.proxy == "nginx":
+            proxy = Nginx(server.port, args.rate_limit, work)
+            base = f"http://127.0.0.1:{proxy.port}"
         hammer_path = args.hammer_path or series
-        print(f"\n3. fairness: rate limit {args.rate_limit}/minute per token in Redis; normal "
+        print(f"\n3. fairness: rate limit {args.rate_limit}/minute per token in Redis"
+              + (", and the same in nginx in front" if proxy else "") + "; normal "
               f"client 1 connection at {args.normal_rate:g} requests/s on the index series, "
               f"{args.fair_seconds:g} s; hammer -t{args.threads} -c{args.connections} on "
               f"GET {hammer_path}", flush=True)
@@ -251,6 +289,8 @@ def fairness(args: argparse.Namespace, url: str, series: str, tokens: dict[str, 
         if hammer.returncode:
             raise SystemExit(f"wrk failed (hammer): {hammer_err.strip()[-600:]}")
     finally:
+        if proxy is not None:
+            proxy.stop()
         server.stop()
     hammer_figures = parse_wrk(hammer_out)
     show("hammer", hammer_figures)
@@ -294,6 +334,9 @@ def main() -> None:
     parser.add_argument("--hammer-path", default=None,
                         help="what the hammer requests (default: the same index series)")
     parser.add_argument("--phases", default="123", help="which phases to run, e.g. 1 or 13")
+    parser.add_argument("--proxy", choices=["none", "nginx"], default="none",
+                        help="phase 3 through nginx with a per-client limit in front "
+                             "(scripts/nginx/limit.conf.template; needs nginx on PATH)")
     parser.add_argument("--keep-database", action="store_true")
     parser.add_argument("--server", default=os.environ.get(
         "MARKETPLACE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
