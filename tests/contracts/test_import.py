@@ -315,3 +315,39 @@ def test_a_bulk_load_rebuilds_what_it_dropped(app, backend, monkeypatch) -> None
     # The planner knows the table grew (statistics taken in the import's transaction).
     assert db.session.scalar(text(
         "SELECT reltuples FROM pg_class WHERE relname = 'contracts'")) == 3000
+
+
+def test_a_bulk_load_checks_what_the_dropped_constraints_would_have(app, backend, monkeypatch,
+                                                                  tmp_path) -> None:
+    """During a bulk load the unique constraint on contract_no and every foreign key are gone;
+    the import itself refuses a number twice in the file, takes a stored one as known, and
+    leaves the constraints as they were either way."""
+    if backend != "postgresql":
+        pytest.skip("the bulk path is PostgreSQL's")
+
+    def constraints() -> set[tuple[str, str]]:
+        return set(db.session.execute(text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'contracts'::regclass")).tuples())
+
+    before = constraints()
+    assert {d.split(" (")[0] for _, d in before} >= {"UNIQUE", "FOREIGN KEY"}
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    runner = app.test_cli_runner()
+    runner.invoke(cli, ["import", "organisations", str(EXAMPLE / "organisations.csv")])
+    lines = (EXAMPLE / "contracts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("".join(lines + [lines[5]]), encoding="utf-8")
+    refused = runner.invoke(cli, ["import", "contracts", str(twice)])
+    assert refused.exit_code != 0
+    assert f"line {len(lines) + 1}" in refused.output and "appears again" in refused.output
+    assert constraints() == before and _count(Contract) == 0
+
+    first = tmp_path / "first.csv"
+    first.write_text("".join(lines[:101]), encoding="utf-8")  # the header and 100 contracts
+    assert runner.invoke(cli, ["import", "contracts", str(first)]).exit_code == 0
+    # Bulk again (3,000 rows against 100 stored): the 100 are known, the rest new.
+    result = runner.invoke(cli, ["import", "contracts", str(EXAMPLE / "contracts.csv")])
+    assert result.exit_code == 0, result.output
+    assert "2900 new, 0 updated, 100 unchanged" in result.output
+    assert constraints() == before and _count(Contract) == 3000
