@@ -24,6 +24,7 @@ import csv
 import functools
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -740,17 +741,22 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
     table = Contract.__table__
     with open_csv(source) as stream, (
         _BulkLoad("contracts", indexes=True) if bulk else nullcontext()
-    ):
+    ), (tempfile.TemporaryFile("w+", encoding="utf-8") if postgres else nullcontext()) as known_out:
         tick = _progress(stream, progress)
         with RowWriter(table, COPY_COLUMNS if postgres else STORED_COLUMNS,
                        _contract_line(now.isoformat()), _contract_dict(now)) as writer:
-            read = _copy_contracts if postgres else _insert_contracts
-            known = read(stream, report, checker, existing, writer, tick)
+            if postgres:
+                known = _copy_contracts(stream, report, checker, existing, writer, tick, known_out)
+            else:
+                known = _insert_contracts(stream, report, checker, existing, writer, tick)
             if not report.ok:
                 writer.stop()
         tick()
-        updates = _compare_known(_known_rows(stream, existing), checker, report) if known \
-            else []
+        # Rows already stored: on PostgreSQL the database finds the few that differ from what is
+        # stored, and only those are read again and looked at one by one.
+        lines = _differing_known_lines(known_out) if known and postgres else None
+        updates = (_compare_known(_known_rows(stream, existing, lines), checker, report)
+                   if known and lines != set() else [])
         if not report.ok:
             raise ImportRejected(report)
     report.inserted = writer.count
@@ -815,10 +821,12 @@ def _header(reader: Any, expected: Sequence[str], report: ImportReport) -> list[
 
 
 def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChecker,
-                    existing: set[str], writer: RowWriter, tick: Callable[[], None]) -> int:
+                    existing: set[str], writer: RowWriter, tick: Callable[[], None],
+                    known_out: IO[str]) -> int:
     """What `_insert_contracts` does, for PostgreSQL's COPY and faster: the rows are read as
     `read_rows` reads them (same lines, same problems) but as lists, and most become their
-    COPY line directly (`_FastLines`); `check` takes the others."""
+    COPY line directly (`_FastLines`); `check` takes the others. The rows already stored go
+    to `known_out`, as their line number and COPY line, for `_differing_known_lines`."""
     reader = csv.reader(stream)
     header = _header(reader, CONTRACT_COLUMNS, report)
     if header is None:
@@ -866,6 +874,7 @@ def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChe
                         writer.stop()
                     elif number in existing:
                         known += 1  # looked at again, against what is stored, afterwards
+                        known_out.write(f"{line}\t{copy_line}")
                     else:
                         add_line(copy_line)
                 return known
@@ -876,16 +885,48 @@ def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChe
         report.rows = rows
 
 
-def _known_rows(stream: IO[str], existing: set[str]) -> Iterator[list[tuple[int, dict[str, str]]]]:
-    """The file read again, in batches of the rows whose contract_no is already stored."""
+KNOWN_ROWS = "import_known_contracts"
+
+
+def _differing_known_lines(known_out: IO[str]) -> set[int]:
+    """The lines of the rows already stored (written by `_copy_contracts`) whose terms, status
+    or cancellation differ from what is stored, compared by the database in one query: a
+    re-import of an unchanged export reads no row a second time."""
+    s = db.session()
+    columns = ", ".join(COPY_COLUMNS)
+    s.execute(text(f"DROP TABLE IF EXISTS {KNOWN_ROWS}"))
+    s.execute(text(f"CREATE TEMPORARY TABLE {KNOWN_ROWS} AS SELECT CAST(0 AS integer) AS line, "
+                   f"{columns} FROM contracts WITH NO DATA"))
+    known_out.seek(0)
+    raw = s.connection().connection.driver_connection
+    with raw.cursor().copy(f"COPY {KNOWN_ROWS} (line, {columns}) FROM STDIN") as copy:
+        while chunk := known_out.read(1 << 20):
+            copy.write(chunk)
+    compared = (*TERMS, "status", "cancelled_at")
+    lines = set(s.scalars(text(
+        f"SELECT k.line FROM {KNOWN_ROWS} k JOIN contracts c ON c.contract_no = k.contract_no "
+        f"WHERE ({', '.join('c.' + t for t in compared)}) "
+        f"IS DISTINCT FROM ({', '.join('k.' + t for t in compared)})")))
+    s.execute(text(f"DROP TABLE {KNOWN_ROWS}"))
+    return lines
+
+
+def _known_rows(stream: IO[str], existing: set[str], lines: set[int] | None = None
+                ) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    """The file read again, in batches of the rows whose contract_no is already stored (only
+    those on `lines`, when given)."""
     stream.seek(0)
     batch: list[tuple[int, dict[str, str]]] = []
     for line, row in read_rows(stream, CONTRACT_COLUMNS, ImportReport("again", "")):
-        try:
-            if contract_number(row["contract_no"]) not in existing:
+        if lines is not None:
+            if line not in lines:
                 continue
-        except ValueError:  # pragma: no cover - refused in the first pass already
-            continue
+        else:
+            try:
+                if contract_number(row["contract_no"]) not in existing:
+                    continue
+            except ValueError:  # pragma: no cover - refused in the first pass already
+                continue
         batch.append((line, row))
         if len(batch) >= BATCH:
             yield batch
