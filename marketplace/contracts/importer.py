@@ -90,7 +90,7 @@ PAYMENT_COLUMNS = ("contract_no", "paid_on", "amount")
 GRANT_COLUMNS = ("contract_no", "role", "uscc", "amount", "programme")
 IMPORTED_STATUSES = ("registered", "cancelled")
 BATCH = 5000
-# A PostgreSQL load this large, and larger than the table, drops the contracts' foreign keys,
+# A PostgreSQL load this large, and over twice the table, drops the contracts' foreign keys,
 # unique constraints and plain indexes, and adds them back at the end (the PostgreSQL manual's
 # "Populating a Database").
 # Meanwhile contracts are locked (ACCESS EXCLUSIVE), and the tables their foreign keys name
@@ -398,10 +398,13 @@ class _BulkLoad:
 
 
 def _is_bulk(model: Any, rows: int) -> bool:
-    """Whether loading `rows` into the model's table is a bulk load (see BULK_MIN_ROWS)."""
+    """Whether loading `rows` into the model's table is a bulk load (see BULK_MIN_ROWS): more
+    than twice the rows stored, so that most of the file must be new. A later export of the
+    whole history (the stored rows again, and a month more) is no bulk load: it would lock
+    the table against readers and rebuild every index to add a few thousand rows."""
     if rows < BULK_MIN_ROWS or not db.is_postgres():
         return False
-    return rows > (db.session.scalar(select(func.count()).select_from(model)) or 0)
+    return rows > 2 * (db.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def _in(column: Any, values: list[Any]) -> ColumnElement[bool]:

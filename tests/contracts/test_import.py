@@ -376,3 +376,36 @@ def test_a_bulk_load_checks_what_the_dropped_constraints_would_have(app, backend
     assert result.exit_code == 0, result.output
     assert "2900 new, 0 updated, 100 unchanged" in result.output
     assert constraints() == before and _count(Contract) == 3000
+
+
+def test_a_later_export_of_the_whole_history_is_no_bulk_load(app, backend, monkeypatch,
+                                                            tmp_path) -> None:
+    """The registration system exports its whole history again with a few new contracts: the
+    import adds them without dropping and rebuilding the table's indexes (which would also
+    lock readers out)."""
+    if backend != "postgresql":
+        pytest.skip("the bulk path is PostgreSQL's")
+
+    def index_oids() -> set[int]:
+        return set(db.session.scalars(text(
+            "SELECT indexrelid::bigint FROM pg_index WHERE indrelid = 'contracts'::regclass")))
+
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    runner = app.test_cli_runner()
+    runner.invoke(cli, ["import", "organisations", str(EXAMPLE / "organisations.csv")])
+    loaded = runner.invoke(cli, ["import", "contracts", str(EXAMPLE / "contracts.csv")])
+    assert loaded.exit_code == 0, loaded.output
+    built = index_oids()
+    lines = (EXAMPLE / "contracts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    later = tmp_path / "later.csv"
+    later.write_text("".join(lines + ["9" + line for line in lines[1:11]]), encoding="utf-8")
+    result = runner.invoke(cli, ["import", "contracts", str(later)])
+    assert result.exit_code == 0, result.output
+    assert "10 new, 0 updated, 3000 unchanged" in result.output
+    assert index_oids() == built  # not one of them built again
+    # A first load into an empty table is a bulk load: its indexes are built anew.
+    db.session.execute(text("TRUNCATE contracts CASCADE"))
+    db.session.commit()
+    again = runner.invoke(cli, ["import", "contracts", str(EXAMPLE / "contracts.csv")])
+    assert again.exit_code == 0, again.output
+    assert index_oids() != built
