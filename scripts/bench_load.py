@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchlib import SUFFIX, WORDS, call, free_port
+from benchlib import SUFFIX, WORDS, call, free_port, market_arguments
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -312,12 +312,9 @@ def p99(f: dict[str, object]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contracts", type=int, default=100_000)
+    market_arguments(parser, seed=1, years=5, reuse=False)
     parser.add_argument("--achievements", type=int, default=20_000,
                         help="synthetic listed achievements (besides the demo's 14)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--start-year", type=int, default=2019)
-    parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=15.0, help="each read and write run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")

@@ -25,19 +25,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import ROOT, clear_loaded, fresh_database, load_market, step, support_steps
+from benchlib import (
+    ROOT,
+    clear_loaded,
+    fresh_database,
+    load_market,
+    market_arguments,
+    step,
+    support_steps,
+)
 
 sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contracts", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--start-year", type=int, default=2019)
-    parser.add_argument("--years", type=int, default=7)
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the loaded database of an earlier run of this size")
-    parser.add_argument("--database", help="database name (default marketplace_bench_N)")
+    market_arguments(parser, seed=11, years=7)
     args = parser.parse_args()
 
     name = args.database or f"marketplace_bench_{args.contracts}"

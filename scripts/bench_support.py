@@ -20,7 +20,14 @@ import resource
 import sys
 from pathlib import Path
 
-from benchlib import clear_loaded, fresh_database, load_market, step, support_steps
+from benchlib import (
+    clear_loaded,
+    fresh_database,
+    load_market,
+    market_arguments,
+    step,
+    support_steps,
+)
 from sqlalchemy import create_engine, text
 
 TOTALS = """
@@ -33,12 +40,7 @@ WHERE l.kind <> 'payment' GROUP BY o.uscc, a.role ORDER BY o.uscc, a.role
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--contracts", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--start-year", type=int, default=2019)
-    parser.add_argument("--years", type=int, default=7)
-    parser.add_argument("--reuse", action="store_true")
-    parser.add_argument("--database")
+    market_arguments(parser, seed=11, years=7)
     parser.add_argument("--budget", help="a policy budget in yuan (default none)")
     parser.add_argument("--totals", type=Path, help="write ledger totals per org and role")
     parser.add_argument("--compare", type=Path, help="compare ledger totals with this file")

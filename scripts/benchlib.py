@@ -3,6 +3,7 @@ percentiles, the benchmark support policy and the vocabulary of synthetic achiev
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -35,6 +36,20 @@ WORDS = {
     "nuclear": ["辐照加工", "同位素示踪", "核电阀门", "辐射防护"],
 }
 SUFFIX = ["关键技术", "制备方法", "工艺优化", "检测系统", "装备研制", "应用示范"]
+
+
+def market_arguments(parser: argparse.ArgumentParser, *, seed: int, years: int,
+                     reuse: bool = True) -> None:
+    """The options that size the synthetic market a benchmark loads (`load_market`), and with
+    `reuse` those that keep its database for the next run."""
+    parser.add_argument("--contracts", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--start-year", type=int, default=2019)
+    parser.add_argument("--years", type=int, default=years)
+    if reuse:
+        parser.add_argument("--reuse", action="store_true",
+                            help="keep the loaded database of an earlier run of this size")
+        parser.add_argument("--database", help="database name (default marketplace_bench_N)")
 
 
 def step(name: str, args: list[str], env: dict[str, str]) -> dict[str, object]:
