@@ -136,9 +136,7 @@ def validate(data: Mapping[str, Any], *, partial: bool = False) -> dict[str, lis
 def _index_terms(a: Achievement) -> None:
     counts = text.document_terms(a.title, a.summary, a.keywords)
     db.session.execute(delete(AchievementTerm).where(AchievementTerm.achievement_id == a.id))
-    if counts:
-        db.session.execute(AchievementTerm.__table__.insert(), [
-            {"achievement_id": a.id, "term": t[:40], "tf": n} for t, n in counts.items()])
+    _write_terms([(a, counts)])
     a.term_count = sum(counts.values())
 
 
@@ -147,11 +145,18 @@ IMPORT_BATCH = 1000
 
 def _insert_with_terms(batch: list[tuple[Achievement, dict[str, int]]]) -> None:
     """New achievements (added to the session, `term_count` set) and their search terms, a
-    batch at a time: one flush, then every term of the batch in one COPY (PostgreSQL) or one
-    executemany (SQLite), not a few statements an achievement."""
+    batch at a time: one flush, then every term of the batch at once (`_write_terms`), not a
+    few statements an achievement."""
     if not batch:
         return
     db.session.flush()
+    _write_terms(batch)
+    batch.clear()
+
+
+def _write_terms(batch: Sequence[tuple[Achievement, dict[str, int]]]) -> None:
+    """The search terms of flushed achievements: one COPY (PostgreSQL) or one executemany
+    (SQLite) for them all."""
     table = AchievementTerm.__table__
     if db.is_postgres():
         # COPY: an executemany sends each of the (about sixty an achievement) rows on its own.
@@ -165,7 +170,6 @@ def _insert_with_terms(batch: list[tuple[Achievement, dict[str, int]]]) -> None:
                 for a, counts in batch for t, n in counts.items()]
         if rows:
             db.session.execute(table.insert(), rows)
-    batch.clear()
 
 
 def _owner_ids(a: Achievement) -> set[int]:
