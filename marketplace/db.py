@@ -6,13 +6,14 @@ rolls back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Numeric, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -148,6 +149,25 @@ def unit_of_work() -> Iterator[Session]:
 def is_postgres(s: Session | None = None) -> bool:
     bind_ = (s or session()).get_bind()
     return bind_.dialect.name == "postgresql"
+
+
+def insert_many(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (dicts with the same keys) in the session's transaction: one COPY on
+    PostgreSQL (an executemany sends each row on its own), one executemany on SQLite."""
+    if not rows:
+        return
+    if not is_postgres():
+        session.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    raw = session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for r in rows:
+            copy.write_row([json.dumps(r[c], ensure_ascii=False) if c in json_columns
+                            else r[c] for c in columns])
 
 
 def advisory_xact_lock(key: int, s: Session | None = None) -> None:

@@ -155,21 +155,10 @@ def _insert_with_terms(batch: list[tuple[Achievement, dict[str, int]]]) -> None:
 
 
 def _write_terms(batch: Sequence[tuple[Achievement, dict[str, int]]]) -> None:
-    """The search terms of flushed achievements: one COPY (PostgreSQL) or one executemany
-    (SQLite) for them all."""
-    table = AchievementTerm.__table__
-    if db.is_postgres():
-        # COPY: an executemany sends each of the (about sixty an achievement) rows on its own.
-        raw = db.session.connection().connection.driver_connection
-        with raw.cursor().copy(f"COPY {table.name} (achievement_id, term, tf) FROM STDIN") as copy:
-            for a, counts in batch:
-                for t, n in counts.items():
-                    copy.write_row((a.id, t[:40], n))
-    else:
-        rows = [{"achievement_id": a.id, "term": t[:40], "tf": n}
-                for a, counts in batch for t, n in counts.items()]
-        if rows:
-            db.session.execute(table.insert(), rows)
+    """The search terms of flushed achievements, all in one insert."""
+    db.insert_many(AchievementTerm.__table__, [
+        {"achievement_id": a.id, "term": t[:40], "tf": n}
+        for a, counts in batch for t, n in counts.items()])
 
 
 def _owner_ids(a: Achievement) -> set[int]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Select, and_, case, cast, false, func, select, update
+from sqlalchemy import BigInteger, Select, and_, case, cast, false, func, select, update
 
 from marketplace import db
 from marketplace.audit.services import record
@@ -110,24 +110,6 @@ def _fen(column: Any) -> Any:
 
 def _yuan(fen: Any) -> Decimal:
     return (Decimal(int(fen or 0)) / 100).quantize(rules.CENT)
-
-
-def _insert_many(table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert rows: COPY on PostgreSQL (in the session's transaction), executemany on SQLite."""
-    if not rows:
-        return
-    if not db.is_postgres():
-        db.session.execute(table.insert(), rows)
-        return
-    columns = list(rows[0])
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    raw = db.session.connection().connection.driver_connection
-    names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(
-            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for r in rows:
-            copy.write_row([json.dumps(r[c], ensure_ascii=False) if c in json_columns
-                            else r[c] for c in columns])
 
 
 def _new_ids(table: Any, n: int) -> list[int] | None:
@@ -478,7 +460,7 @@ class _Writer:
         run = self._run()
         for r in self.rows:
             r.update(run_id=run.id, actor=self.actor.label, created_at=self.now)
-        _insert_many(LedgerEntry.__table__, self.rows)
+        db.insert_many(LedgerEntry.__table__, self.rows)
         self.entries += len(self.rows)
         self.rows = []
 
@@ -553,7 +535,7 @@ class _Writer:
             if ids is not None:
                 for r, award_id in zip(new, ids, strict=True):
                     r["id"] = award_id
-                _insert_many(table, new)
+                db.insert_many(table, new)
             else:  # SQLite: an executemany, then the new ids by the award's natural key
                 db.session.execute(table.insert(), new)
                 t = table.c
