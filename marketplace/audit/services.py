@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from marketplace import db
@@ -92,18 +92,30 @@ PENDING = db.transaction_info("audit_pending")
 
 
 def seal(s: Session | None = None) -> None:
-    """Chain and write the session's pending entries (a no-op without any)."""
+    """Chain and write the session's pending entries (a no-op without any).
+
+    The transaction's own pending writes are flushed first, outside the lock; under it there
+    are only the previous hash and the entries' insert (Core, one statement: ids, and so the
+    chain's order, follow the order of the rows)."""
     s = s or db.session()
     pending = s.info.pop(PENDING, None)
     if not pending:
         return
+    s.flush()
     db.advisory_xact_lock(AUDIT_LOCK, s)
-    prev = s.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    table = AuditEntry.__table__
+    connection = s.connection()
+    prev = connection.scalar(select(table.c.hash).order_by(table.c.id.desc()).limit(1)) \
+        or GENESIS
+    rows = []
     for entry in pending:
         entry.prev_hash = prev
         entry.hash = prev = entry_hash(prev, _hashed_fields(entry))
-        s.add(entry)
-        s.flush()  # one by one: ids in chain order
+        rows.append({column: getattr(entry, column) for column in _COLUMNS})
+    connection.execute(insert(table), rows)
+
+
+_COLUMNS = tuple(c.name for c in AuditEntry.__table__.columns if c.name != "id")
 
 
 @event.listens_for(Session, "before_commit")

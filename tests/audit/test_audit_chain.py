@@ -79,3 +79,20 @@ def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
         assert actions.count("test.concurrent") == 8 and "test.rolled_back" not in actions
         report = verify_chain()
         assert report.ok and report.checked == len(actions)
+
+
+def test_many_entries_of_one_transaction_chain_in_the_order_recorded(app) -> None:
+    """One commit writes all its entries at once; their ids, and so the chain, keep the order
+    in which the transaction recorded them."""
+    from marketplace.audit.services import record
+    from marketplace.auth.identity import system
+
+    for i in range(120):
+        record(system("test"), "test.batch", "test", i, after={"step": i})
+    db.session.commit()
+    entries = list(db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "test.batch").order_by(AuditEntry.id)))
+    assert [e.entity_id for e in entries] == [str(i) for i in range(120)]
+    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    verified = app.test_cli_runner().invoke(cli, ["audit", "verify"])
+    assert verified.exit_code == 0 and "intact" in verified.output
