@@ -1,7 +1,8 @@
 """Public reads, recording contracts and rate-limit fairness under gunicorn, measured with wrk.
 
     .venv/bin/python scripts/bench_load.py [--contracts 100000] [--achievements 20000]
-        [--seconds 15] [--connections 32] [--threads 2] [--rate-limit 1200]
+        [--seconds 15] [--connections 32] [--read-connections 8,16,32] [--threads 2]
+        [--rate-limit 1200]
         [--fair-seconds 30] [--normal-rate 10] [--hammer-path PATH] [--phases 123]
         [--read-rate-limit N] [--workers N] [--proxy none|nginx] [--keep-database]
 
@@ -15,7 +16,10 @@ members of the selling organisations and two reader accounts, then starts
 gunicorn.conf.py sets them, unless --workers) with rate limits counted in Redis, and measures
 with wrk (scripts/wrk/bench.lua prints wrk's figures as JSON):
 
-1. public reads, anonymous, --seconds each with --connections/--threads: an index series
+1. public reads, anonymous, --seconds each with --connections (or each count of
+   --read-connections in turn: a closed loop's latency grows with its connections once the
+   service is saturated, so the sweep shows the rate at which p99 stays within the goal) and
+   --threads: an index series
    (GET /api/v1/indices/transfer?domain=SZ&from=…&to=…, the last generated year), one listed
    achievement (GET /api/v1/achievements/{id}) and a search (GET /api/v1/achievements?q=电池).
    Rate limits stay on (Redis is asked on every request) but at --read-rate-limit per minute,
@@ -317,6 +321,9 @@ def main() -> None:
                         help="synthetic listed achievements (besides the demo's 14)")
     parser.add_argument("--seconds", type=float, default=15.0, help="each read and write run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--read-connections", default=None,
+                        help="phase 1 only: connection counts to sweep, e.g. 8,16,32 "
+                             "(default: --connections)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers (default: gunicorn.conf.py, 2 × cores + 1)")
@@ -437,12 +444,16 @@ def main() -> None:
             limit = (f"rate limit {args.read_rate_limit}/minute in Redis: on, refusing nothing"
                      if args.read_rate_limit > 0 else "rate limits off")
             print(f"\n1. public reads, anonymous ({limit})", flush=True)
+        sweep = ([int(c) for c in args.read_connections.split(",")] if args.read_connections
+                 else [args.connections])
         for label, path in reads if "1" in args.phases else ():
-            subprocess.run(wrk_command(base + path, 3, args.connections, args.threads),
+            subprocess.run(wrk_command(base + path, 3, max(sweep), args.threads),
                            capture_output=True)  # warm-up, not counted
-            rows.append(("1 read", label, run_wrk(label, base + path, args.seconds,
-                                                  args.connections, args.threads),
-                         "≥ 1000/s, p99 ≤ 50 ms"))
+            for connections in sweep:
+                rows.append(("1 read", f"{label} c{connections}",
+                             run_wrk(f"{label}, {connections} connections", base + path,
+                                     args.seconds, connections, args.threads),
+                             "≥ 1000/s, p99 ≤ 50 ms"))
 
         if "2" in args.phases:
             record_contracts(args, base, members, store, work, rows)
