@@ -1,6 +1,7 @@
 """gunicorn settings for the API: `gunicorn 'marketplace.app:create_app()'`.
 
-Workers default to cores + 1, with 4 threads each; the scheduler never runs here (`marketplace scheduler`).
+Workers default to cores + 1, with 4 threads each; the scheduler never runs here
+(`marketplace scheduler`).
 """
 
 import multiprocessing
@@ -20,14 +21,14 @@ max_requests_jitter = 1000
 accesslog = None  # the service logs each request as JSON itself
 
 
-def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+def post_fork(server, worker):  # gunicorn's hook signature
     """Each worker writes its JSON log lines (one per request, with its request id) to stderr."""
     from marketplace.observability import configure_logging
 
     configure_logging()
 
 
-def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+def child_exit(server, worker):  # gunicorn's hook signature
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 from sqlalchemy import select, update
 
 from marketplace import db
@@ -93,6 +95,6 @@ def test_many_entries_of_one_transaction_chain_in_the_order_recorded(app) -> Non
     entries = list(db.session.scalars(
         select(AuditEntry).where(AuditEntry.action == "test.batch").order_by(AuditEntry.id)))
     assert [e.entity_id for e in entries] == [str(i) for i in range(120)]
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in pairwise(entries))
     verified = app.test_cli_runner().invoke(cli, ["audit", "verify"])
     assert verified.exit_code == 0 and "intact" in verified.output

@@ -362,7 +362,7 @@ def test_a_bulk_load_checks_what_the_dropped_constraints_would_have(app, backend
     runner.invoke(cli, ["import", "organisations", str(EXAMPLE / "organisations.csv")])
     lines = (EXAMPLE / "contracts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     twice = tmp_path / "twice.csv"
-    twice.write_text("".join(lines + [lines[5]]), encoding="utf-8")
+    twice.write_text("".join([*lines, lines[5]]), encoding="utf-8")
     refused = runner.invoke(cli, ["import", "contracts", str(twice)])
     assert refused.exit_code != 0
     assert f"line {len(lines) + 1}" in refused.output and "appears again" in refused.output
