@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, create_engine, event
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -174,15 +174,14 @@ def advisory_xact_lock(key: int, s: Session | None = None) -> None:
     """Serialise a critical section across processes (PostgreSQL); SQLite writers are serial."""
     s = s or session()
     if is_postgres(s):
-        from sqlalchemy import text
+        s.execute(_ADVISORY_LOCK, {"k": key})
 
-        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 
 def try_advisory_xact_lock(key: int, s: Session | None = None) -> bool:
     s = s or session()
     if is_postgres(s):
-        from sqlalchemy import text
-
         return bool(s.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
     return True

@@ -103,19 +103,21 @@ def seal(s: Session | None = None) -> None:
         return
     s.flush()
     db.advisory_xact_lock(AUDIT_LOCK, s)
-    table = AuditEntry.__table__
     connection = s.connection()
-    prev = connection.scalar(select(table.c.hash).order_by(table.c.id.desc()).limit(1)) \
-        or GENESIS
+    prev = connection.scalar(_LAST_HASH) or GENESIS
     rows = []
     for entry in pending:
         entry.prev_hash = prev
         entry.hash = prev = entry_hash(prev, _hashed_fields(entry))
         rows.append({column: getattr(entry, column) for column in _COLUMNS})
-    connection.execute(insert(table), rows)
+    connection.execute(_INSERT, rows)
 
 
-_COLUMNS = tuple(c.name for c in AuditEntry.__table__.columns if c.name != "id")
+# Built once: every change that matters runs them.
+_TABLE = AuditEntry.__table__
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
+_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_INSERT = insert(_TABLE)
 
 
 @event.listens_for(Session, "before_commit")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from marketplace import db
 from marketplace.audit.services import record
@@ -109,14 +109,19 @@ def revoke_token(actor: Identity, token: str) -> None:
     db.session.flush()
 
 
+# Built once: every signed-in request runs it, and a statement reused skips SQLAlchemy's
+# construction and cache key (about a third of its cost in Python).
+_TOKEN_IDENTITY = (
+    select(ApiToken.expires_at, ApiToken.revoked_at, User.id, User.username, User.role,
+           User.organization_id, User.is_active)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def identity_for_token(token: str, now: datetime | None = None) -> Identity:
     now = now or db.utcnow()
-    row = db.session.execute(
-        select(ApiToken.expires_at, ApiToken.revoked_at, User.id, User.username, User.role,
-               User.organization_id, User.is_active)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _token_hash(token))
-    ).one_or_none()
+    row = db.session.execute(_TOKEN_IDENTITY, {"token_hash": _token_hash(token)}).one_or_none()
     if row is None or row.revoked_at is not None or not row.is_active:
         raise Unauthorized("the token is unknown or revoked")
     expires_at = row.expires_at

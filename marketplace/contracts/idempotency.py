@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from marketplace import db
@@ -43,6 +43,18 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# The two statements of every keyed request, built once (see auth.services._TOKEN_IDENTITY):
+# claim the key, or find it taken; then store the answer under it.
+_TABLE = IdempotencyKey.__table__
+_CLAIM = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_TABLE.c.id)
+    for dialect in (postgresql, sqlite)
+}
+_ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("key_id"))
+           .values(status_code=bindparam("answer_status"), response=bindparam("answer_body")))
+
+
 def run_once(
     actor: Identity, key: str | None, request_hash: str,
     produce: Callable[[], tuple[int, dict[str, Any]]],
@@ -54,12 +66,9 @@ def run_once(
         raise ValidationProblem(errors={HEADER: [
             "1 to 200 visible ASCII characters (a UUID is a good key)"]})
     s = db.session()
-    table = IdempotencyKey.__table__
-    insert = postgresql.insert if db.is_postgres(s) else sqlite.insert
-    key_id = s.scalar(
-        insert(table).values(user_id=actor.user_id, key=key, request_hash=request_hash,
-                             status_code=0, response={}, created_at=db.utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id))
+    key_id = s.scalar(_CLAIM["postgresql" if db.is_postgres(s) else "sqlite"], {
+        "user_id": actor.user_id, "key": key, "request_hash": request_hash, "status_code": 0,
+        "response": {}, "created_at": db.utcnow()})
     if key_id is None:  # the key is taken: by a committed request (waited for), or in flight
         stored = s.scalar(
             select(IdempotencyKey)
@@ -76,6 +85,5 @@ def run_once(
             raise Conflict("a request with this key is still being processed")
         return stored.status_code, stored.response, True
     status, body = produce()
-    s.execute(update(table).where(table.c.id == key_id).values(status_code=status,
-                                                               response=body))
+    s.execute(_ANSWER, {"key_id": key_id, "answer_status": status, "answer_body": body})
     return status, body, False

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import selectinload
 
@@ -124,6 +124,7 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
 
 
 ORGS_SEEN = db.transaction_info("orgs_by_uscc")
+_BY_USCC = select(Organisation).where(Organisation.uscc == bindparam("uscc"))  # built once
 
 
 def by_uscc(code: str) -> Organisation | None:
@@ -133,7 +134,7 @@ def by_uscc(code: str) -> Organisation | None:
     known: dict[str, Organisation] = db.session.info.setdefault(ORGS_SEEN, {})
     org = known.get(code)
     if org is None:
-        org = db.session.scalar(select(Organisation).where(Organisation.uscc == code))
+        org = db.session.scalar(_BY_USCC, {"uscc": code})
         if org is not None:
             known[code] = org
     return org
@@ -264,11 +265,15 @@ def _imported_version(contract: Contract) -> dict[str, Any]:
 
 def _write_version(contract: Contract, changed_by: str, reason: str | None,
                    at: datetime | None = None) -> None:
-    db.session.add(ContractVersion(
-        contract_id=contract.id, version=contract.version,
-        terms=_json_terms(terms_of(contract)), changed_by=changed_by,
-        changed_at=at or db.utcnow(), reason=reason,
-    ))
+    db.session.execute(_INSERT_VERSION, {
+        "contract_id": contract.id, "version": contract.version,
+        "terms": _json_terms(terms_of(contract)), "changed_by": changed_by,
+        "changed_at": at or db.utcnow(), "reason": reason,
+    })
+
+
+# Written at once (Core, built once): no unit of work for a row nothing reads back.
+_INSERT_VERSION = insert(ContractVersion.__table__)
 
 
 # --- recording and the life cycle ------------------------------------------------------------
@@ -447,8 +452,8 @@ def allocate_number(year: int) -> str:
     number already present (carried in by an import) is skipped.
     """
     table = ContractNumberCounter.__table__
-    insert = postgresql.insert if db.is_postgres() else sqlite.insert
-    stmt = insert(table).values(year=year, last_number=1)
+    upsert = postgresql.insert if db.is_postgres() else sqlite.insert
+    stmt = upsert(table).values(year=year, last_number=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.year], set_={"last_number": table.c.last_number + 1}
     ).returning(table.c.last_number)
