@@ -27,6 +27,10 @@ from marketplace.contracts.schemas import (
 blp = Blueprint("contracts", __name__, url_prefix="/api/v1/contracts",
                 description="Technology contracts (技术合同): recording, registration, payments")
 
+# The answers stored under an idempotency key, dumped here rather than by @blp.response; one
+# instance each, as @blp.response keeps its own (a schema's fields are copied when it is made).
+CONTRACT_OUT, PAYMENT_OUT = ContractOut(), PaymentOut()
+
 CONFLICT = "not allowed in the contract's current state (problem names `current_state` and " \
            "`allowed_actions`)"
 
@@ -78,7 +82,7 @@ class Contracts(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Record a draft contract (members of the seller or the buyer), idempotently"""
         return _idempotent(
-            201, lambda: ContractOut().dump(services.record_contract(current_identity(), data)),
+            201, lambda: CONTRACT_OUT.dump(services.record_contract(current_identity(), data)),
             location=lambda body: url_for("contracts.ContractItem", contract_id=body["id"]),
         )
 
@@ -185,5 +189,5 @@ class Payments(MethodView):
     @blp.alt_response(409, description="the contract takes no payments in its state")
     def post(self, data: dict[str, Any], contract_id: int) -> Any:
         """Record a payment (the seller, the buyer or the bureau); the sum never passes the total"""
-        return _idempotent(201, lambda: PaymentOut().dump(
+        return _idempotent(201, lambda: PAYMENT_OUT.dump(
             services.add_payment(current_identity(), contract_id, data)))
