@@ -272,6 +272,8 @@ def _write_version(contract: Contract, changed_by: str, reason: str | None,
     })
 
 
+_INSERT_CONTRACT = insert(Contract).returning(Contract)
+
 # Written at once (Core, built once): no unit of work for a row nothing reads back.
 _INSERT_VERSION = insert(ContractVersion.__table__)
 
@@ -290,18 +292,17 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> Contract:
     if actor.organization_id not in (seller.id, buyer.id):
         raise Forbidden("only a member of the seller or of the buyer records a contract")
     now = db.utcnow()
-    contract = Contract(
-        type=data["type"], subtype=data.get("subtype"), title=data["title"],
-        field=data["field"], seller_id=seller.id, buyer_id=buyer.id,
-        intermediary_id=intermediary.id if intermediary else None,
-        total_amount=data["total_amount"], technical_amount=data["technical_amount"],
-        signed_on=data["signed_on"], related_party=data.get("related_party", False),
-        achievement_id=data.get("achievement_id"), status="draft", version=1, source="api",
-        created_by=actor.user_id, created_at=now, updated_at=now,
-    )
-    contract.seller, contract.buyer, contract.intermediary = seller, buyer, intermediary
-    db.session.add(contract)
-    db.session.flush()
+    # An ORM bulk insert of one row: the contract comes back persistent, without a unit of
+    # work (its parties are already in the session, so reading them asks nothing).
+    contract = db.session.scalars(_INSERT_CONTRACT, [{
+        "type": data["type"], "subtype": data.get("subtype"), "title": data["title"],
+        "field": data["field"], "seller_id": seller.id, "buyer_id": buyer.id,
+        "intermediary_id": intermediary.id if intermediary else None,
+        "total_amount": data["total_amount"], "technical_amount": data["technical_amount"],
+        "signed_on": data["signed_on"], "related_party": data.get("related_party", False),
+        "achievement_id": data.get("achievement_id"), "status": "draft", "version": 1,
+        "source": "api", "created_by": actor.user_id, "created_at": now, "updated_at": now,
+    }]).one()
     _write_version(contract, actor.label, "recorded", at=now)
     record(actor, "contract.record", "contract", contract.id,
            after=_json_terms(terms_of(contract)))
