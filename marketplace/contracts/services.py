@@ -105,9 +105,10 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
     if data.get("field") is not None and data["field"] not in FIELDS:
         add("field", f"{data['field']!r} is not one of the technology fields")
     parties: dict[str, Organisation | None] = {}
+    found = by_usccs([data[f] for f in PARTY_FIELDS.values() if data.get(f)])
     for role, field in PARTY_FIELDS.items():
         code = data.get(field)
-        org = by_uscc(code) if code else None
+        org = found.get(code) if code else None
         if code and org is None:
             add(field, f"no organisation is registered with the code {code}")
         parties[role] = org
@@ -124,20 +125,20 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
 
 
 ORGS_SEEN = db.transaction_info("orgs_by_uscc")
-_BY_USCC = select(Organisation).where(Organisation.uscc == bindparam("uscc"))  # built once
+_BY_USCCS = select(Organisation).where(  # built once
+    Organisation.uscc.in_(bindparam("codes", expanding=True)))
 
 
-def by_uscc(code: str) -> Organisation | None:
-    """The organisation with this code, looked up once per transaction (a request checks a
-    contract's terms twice: when its body is read and when it is recorded). Organisations never
-    change code, region or kind; a code not found is asked again, and a rollback forgets."""
+def by_usccs(codes: list[str]) -> dict[str, Organisation]:
+    """The organisations with these codes (those registered), in one query, and each looked up
+    once per transaction (a request checks a contract's terms twice: when its body is read and
+    when it is recorded). Organisations never change code, region or kind; a code not found is
+    asked again, and a rollback forgets."""
     known: dict[str, Organisation] = db.session.info.setdefault(ORGS_SEEN, {})
-    org = known.get(code)
-    if org is None:
-        org = db.session.scalar(_BY_USCC, {"uscc": code})
-        if org is not None:
-            known[code] = org
-    return org
+    missing = [c for c in codes if c not in known]
+    if missing:
+        known.update((o.uscc, o) for o in db.session.scalars(_BY_USCCS, {"codes": missing}))
+    return {c: known[c] for c in codes if c in known}
 
 
 
