@@ -19,6 +19,11 @@ keepalive = 5
 max_requests = 10000
 max_requests_jitter = 1000
 accesslog = None  # the service logs each request as JSON itself
+# A kept-alive connection is closed after this many requests (nginx's keepalive_requests does
+# the same; 0: never). A connection stays with the worker that accepted it, and one worker is one
+# GIL: a client that reconnects lands on a worker free to accept it, so a few busy connections
+# do not stay piled on one worker while the others idle.
+keepalive_requests = int(os.environ.get("GUNICORN_KEEPALIVE_REQUESTS", "100"))
 
 
 def post_fork(server, worker):  # gunicorn's hook signature
@@ -26,6 +31,12 @@ def post_fork(server, worker):  # gunicorn's hook signature
     from marketplace.observability import configure_logging
 
     configure_logging()
+
+
+def pre_request(worker, req):  # gunicorn's hook signature
+    """Close the connection after this request once it has carried `keepalive_requests`."""
+    if keepalive_requests and req.req_number >= keepalive_requests:
+        req.must_close = True
 
 
 def child_exit(server, worker):  # gunicorn's hook signature

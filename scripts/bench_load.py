@@ -1,8 +1,8 @@
 """Public reads, recording contracts and rate-limit fairness under gunicorn, measured with wrk.
 
     .venv/bin/python scripts/bench_load.py [--contracts 100000] [--achievements 20000]
-        [--seconds 15] [--connections 32] [--read-connections 8,16,32] [--threads 2]
-        [--rate-limit 1200]
+        [--seconds 15] [--connections 32] [--read-connections 8,16,32] [--read-rate 1200]
+        [--write-connections 4,8,32] [--threads 2] [--rate-limit 1200]
         [--fair-seconds 30] [--normal-rate 10] [--hammer-path PATH] [--phases 123]
         [--read-rate-limit N] [--workers N] [--proxy none|nginx] [--keep-database]
 
@@ -18,7 +18,9 @@ with wrk (scripts/wrk/bench.lua prints wrk's figures as JSON):
 
 1. public reads, anonymous, --seconds each with --connections (or each count of
    --read-connections in turn: a closed loop's latency grows with its connections once the
-   service is saturated, so the sweep shows the rate at which p99 stays within the goal) and
+   service is saturated, so the sweep shows the rate at which p99 stays within the goal; with
+   --read-rate, once more from --connections clients that pause after each answer so as to
+   offer that many requests a second together) and
    --threads: an index series
    (GET /api/v1/indices/transfer?domain=SZ&from=…&to=…, the last generated year), one listed
    achievement (GET /api/v1/achievements/{id}) and a search (GET /api/v1/achievements?q=电池).
@@ -26,7 +28,8 @@ with wrk (scripts/wrk/bench.lua prints wrk's figures as JSON):
    so that no request is refused; the non-2xx count is printed to show it
    (--read-rate-limit 0 switches the limiter off, to see what it costs).
 2. recording contracts: POST /api/v1/contracts by members of the sellers, each request with a
-   new Idempotency-Key, for --seconds with --connections; then counts what was stored.
+   new Idempotency-Key, for --seconds with --connections (or each of --write-connections); then
+   counts what was stored.
 3. fairness: gunicorn restarted with --rate-limit per minute (the real limit, in Redis, shared
    by every worker). A normal client (its own token, one connection, --normal-rate requests/s)
    reads the index series for --fair-seconds alone, then again while a hammering client (its
@@ -251,16 +254,25 @@ def record_contracts(args: argparse.Namespace, base: str, members: list[dict[str
                                    for m in members))
     with store.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM contracts")).scalar() or 0
-    post = run_wrk("record contract", base + "/api/v1/contracts", args.seconds,
-                   args.connections, args.threads, f"contracts={member_file}")
-    rows.append(("2 write", "record contract", post, "≥ 300/s, p99 ≤ 100 ms"))
+    created = 0
+    for connections in sweep(args.write_connections, args.connections):
+        post = run_wrk(f"record contract, {connections} connections",
+                       base + "/api/v1/contracts", args.seconds, connections, args.threads,
+                       f"contracts={member_file}")
+        rows.append(("2 write", f"record c{connections}", post, "≥ 300/s, p99 ≤ 100 ms"))
+        created += count(post, 201)
     with store.connect() as conn:
         after = conn.execute(text("SELECT count(*) FROM contracts")).scalar() or 0
         titles = conn.execute(text(
             "SELECT count(*), count(DISTINCT title) FROM contracts "
             "WHERE title LIKE '压测合同 wrk-%'")).one()
-    print(f"  {after - before} contracts stored ({count(post, 201)} answered 201); "
+    print(f"  {after - before} contracts stored ({created} answered 201); "
           f"{titles[0] - titles[1]} stored twice", flush=True)
+
+
+def sweep(counts: str | None, default: int) -> list[int]:
+    """The connection counts of a phase: a comma-separated list, or the one default."""
+    return [int(c) for c in counts.split(",")] if counts else [default]
 
 
 def fairness(args: argparse.Namespace, url: str, series: str, tokens: dict[str, str],
@@ -324,6 +336,12 @@ def main() -> None:
     parser.add_argument("--read-connections", default=None,
                         help="phase 1 only: connection counts to sweep, e.g. 8,16,32 "
                              "(default: --connections)")
+    parser.add_argument("--read-rate", type=int, default=0,
+                        help="phase 1 only: also each read from --connections clients that "
+                             "together aim at this many requests/s (each pauses after an "
+                             "answer), as many users at once would")
+    parser.add_argument("--write-connections", default=None,
+                        help="phase 2 only: the same, for recording contracts")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers (default: gunicorn.conf.py, 2 × cores + 1)")
@@ -444,15 +462,22 @@ def main() -> None:
             limit = (f"rate limit {args.read_rate_limit}/minute in Redis: on, refusing nothing"
                      if args.read_rate_limit > 0 else "rate limits off")
             print(f"\n1. public reads, anonymous ({limit})", flush=True)
-        sweep = ([int(c) for c in args.read_connections.split(",")] if args.read_connections
-                 else [args.connections])
+        read_counts = sweep(args.read_connections, args.connections)
         for label, path in reads if "1" in args.phases else ():
-            subprocess.run(wrk_command(base + path, 3, max(sweep), args.threads),
+            subprocess.run(wrk_command(base + path, 3, max(read_counts), args.threads),
                            capture_output=True)  # warm-up, not counted
-            for connections in sweep:
+            for connections in read_counts:
                 rows.append(("1 read", f"{label} c{connections}",
                              run_wrk(f"{label}, {connections} connections", base + path,
                                      args.seconds, connections, args.threads),
+                             "≥ 1000/s, p99 ≤ 50 ms"))
+            if args.read_rate:
+                per_connection = args.read_rate / args.connections
+                rows.append(("1 read", f"{label} paced",
+                             run_wrk(f"{label}, {args.connections} connections paced to "
+                                     f"{args.read_rate}/s in all", base + path, args.seconds,
+                                     args.connections, args.threads,
+                                     f"rate={per_connection:g}"),
                              "≥ 1000/s, p99 ≤ 50 ms"))
 
         if "2" in args.phases:

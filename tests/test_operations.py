@@ -160,3 +160,47 @@ def test_losing_the_database_at_commit_is_503_and_stores_nothing(client, as_role
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.mimetype == "application/problem+json"
     assert client.get("/api/v1/organizations?region_code=320571").get_json() == []
+
+
+def test_gunicorn_closes_a_kept_alive_connection_after_its_quota(tmp_path) -> None:
+    """gunicorn.conf.py: after GUNICORN_KEEPALIVE_REQUESTS requests on one connection the answer
+    says `Connection: close`, so a busy client reconnects and may land on another worker."""
+    import http.client
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MARKETPLACE_DATABASE_URL": f"sqlite:///{tmp_path / 'g.sqlite3'}",
+           "GUNICORN_KEEPALIVE_REQUESTS": "3", "WEB_CONCURRENCY": "1"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("gunicorn")), "-c", str(root / "gunicorn.conf.py"),
+         "-b", f"127.0.0.1:{port}", "marketplace.app:create_app()"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("gunicorn did not start")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        answers = []
+        for _ in range(3):
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            answers.append((response.status, response.getheader("Connection")))
+        connection.close()
+        assert answers == [(200, "keep-alive"), (200, "keep-alive"), (200, "close")]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
