@@ -266,8 +266,11 @@ def record_contracts(args: argparse.Namespace, base: str, members: list[dict[str
         titles = conn.execute(text(
             "SELECT count(*), count(DISTINCT title) FROM contracts "
             "WHERE title LIKE '压测合同 wrk-%'")).one()
-    print(f"  {after - before} contracts stored ({created} answered 201); "
-          f"{titles[0] - titles[1]} stored twice", flush=True)
+    in_flight = after - before - created
+    print(f"  {after - before} contracts stored ({created} answered 201"
+          + (f"; {in_flight} more were in flight when wrk stopped, stored but not counted"
+             if in_flight > 0 else "")
+          + f"); {titles[0] - titles[1]} stored twice", flush=True)
 
 
 def sweep(counts: str | None, default: int) -> list[int]:
