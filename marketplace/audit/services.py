@@ -95,8 +95,8 @@ def seal(s: Session | None = None) -> None:
     """Chain and write the session's pending entries (a no-op without any).
 
     The transaction's own pending writes are flushed first, outside the lock; under it there
-    are only the previous hash and the entries' insert (Core, one statement: ids, and so the
-    chain's order, follow the order of the rows)."""
+    are only the previous hash and the entries' Core insert, whose ids (and so the chain's
+    order) follow the order of the rows."""
     s = s or db.session()
     pending = s.info.pop(PENDING, None)
     if not pending:

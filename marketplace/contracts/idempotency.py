@@ -47,9 +47,9 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 # claim the key, or find it taken; then store the answer under it.
 _TABLE = IdempotencyKey.__table__
 _CLAIM = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_TABLE)
+    name: dialect.insert(_TABLE)
     .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_TABLE.c.id)
-    for dialect in (postgresql, sqlite)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
 _ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("key_id"))
            .values(status_code=bindparam("answer_status"), response=bindparam("answer_body")))

@@ -264,6 +264,12 @@ def _imported_version(contract: Contract) -> dict[str, Any]:
             "reason": "imported from the registration system"}
 
 
+# Built once, and written at once: a contract comes back from its insert (an ORM bulk insert,
+# no unit of work), and a version is a Core insert of a row nothing reads back.
+_INSERT_CONTRACT = insert(Contract).returning(Contract)
+_INSERT_VERSION = insert(ContractVersion.__table__)
+
+
 def _write_version(contract: Contract, changed_by: str, reason: str | None,
                    at: datetime | None = None) -> None:
     db.session.execute(_INSERT_VERSION, {
@@ -271,12 +277,6 @@ def _write_version(contract: Contract, changed_by: str, reason: str | None,
         "terms": _json_terms(terms_of(contract)), "changed_by": changed_by,
         "changed_at": at or db.utcnow(), "reason": reason,
     })
-
-
-_INSERT_CONTRACT = insert(Contract).returning(Contract)
-
-# Written at once (Core, built once): no unit of work for a row nothing reads back.
-_INSERT_VERSION = insert(ContractVersion.__table__)
 
 
 # --- recording and the life cycle ------------------------------------------------------------
@@ -293,8 +293,8 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> Contract:
     if actor.organization_id not in (seller.id, buyer.id):
         raise Forbidden("only a member of the seller or of the buyer records a contract")
     now = db.utcnow()
-    # An ORM bulk insert of one row: the contract comes back persistent, without a unit of
-    # work (its parties are already in the session, so reading them asks nothing).
+    # The contract comes back persistent; its parties are already in the session, so reading
+    # them asks nothing.
     contract = db.session.scalars(_INSERT_CONTRACT, [{
         "type": data["type"], "subtype": data.get("subtype"), "title": data["title"],
         "field": data["field"], "seller_id": seller.id, "buyer_id": buyer.id,
