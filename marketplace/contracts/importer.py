@@ -902,7 +902,8 @@ def _differing_known_lines(known_out: IO[str]) -> set[int]:
                    f"{columns} FROM contracts WITH NO DATA"))
     known_out.seek(0)
     raw = s.connection().connection.driver_connection
-    with raw.cursor().copy(f"COPY {KNOWN_ROWS} (line, {columns}) FROM STDIN") as copy:
+    with raw.cursor() as cursor, cursor.copy(
+            f"COPY {KNOWN_ROWS} (line, {columns}) FROM STDIN") as copy:
         while chunk := known_out.read(1 << 20):
             copy.write(chunk)
     compared = (*TERMS, "status", "cancelled_at")
