@@ -66,7 +66,7 @@ PUBLIC_SECONDS = 10
 @blp.route("")
 class Achievements(MethodView):
     @public_cache(PUBLIC_SECONDS)
-    @blp.arguments(AchievementQuery, location="query")
+    @blp.arguments(AchievementQuery(), location="query")
     @blp.response(200, AchievementOut(many=True))
     @blp.paginate(RankedPage)
     def get(self, query: dict[str, Any]) -> Any:
@@ -78,7 +78,7 @@ class Achievements(MethodView):
         return services.filtered(actor, query).order_by(Achievement.id.desc())
 
     @org_user
-    @blp.arguments(AchievementIn)
+    @blp.arguments(AchievementIn())
     @blp.response(201, AchievementOut)
     def post(self, data: dict[str, Any]) -> Any:
         """Register an achievement as a draft (a member of one of its owners)"""
@@ -104,7 +104,7 @@ class AchievementItem(MethodView):
         return _out(services.get_for(current_identity(), achievement_id))
 
     @org_user
-    @blp.arguments(AchievementPatch)
+    @blp.arguments(AchievementPatch())
     @blp.response(200, AchievementOut)
     def patch(self, data: dict[str, Any], achievement_id: int) -> Any:
         """Change a draft (owners)"""
@@ -124,7 +124,7 @@ class Submit(MethodView):
 @blp.route("/<int:achievement_id>/withdraw")
 class Withdraw(MethodView):
     @org_user
-    @blp.arguments(ReasonIn)
+    @blp.arguments(ReasonIn())
     @blp.response(200, AchievementOut)
     def post(self, data: dict[str, Any], achievement_id: int) -> Any:
         """Withdraw an achievement (owners)"""
@@ -134,7 +134,7 @@ class Withdraw(MethodView):
 @blp.route("/<int:achievement_id>/objections")
 class Objections(MethodView):
     @org_user
-    @blp.arguments(ObjectionIn)
+    @blp.arguments(ObjectionIn())
     @blp.response(201, ObjectionOut)
     @blp.alt_response(409, description="the notice is not running")
     def post(self, data: dict[str, Any], achievement_id: int) -> Any:
@@ -145,7 +145,7 @@ class Objections(MethodView):
 @blp.route("/<int:achievement_id>/rule")
 class Rule(MethodView):
     @bureau
-    @blp.arguments(RulingIn)
+    @blp.arguments(RulingIn())
     @blp.response(200, AchievementOut)
     def post(self, data: dict[str, Any], achievement_id: int) -> Any:
         """Rule on the objections: upheld (rejected) or dismissed (notice resumes)"""

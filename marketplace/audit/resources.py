@@ -37,7 +37,7 @@ class AuditOut(Schema):
 
 @blp.route("")
 class Audit(MethodView):
-    @blp.arguments(AuditQuery, location="query")
+    @blp.arguments(AuditQuery(), location="query")
     @blp.response(200, AuditOut(many=True))
     @blp.paginate(SelectPage)
     def get(self, filters: dict[str, Any]) -> Any:

@@ -57,7 +57,7 @@ class MeOut(Schema):
 
 @blp.route("/tokens")
 class Tokens(MethodView):
-    @blp.arguments(TokenIn)
+    @blp.arguments(TokenIn())
     @blp.response(201, TokenOut)
     @blp.alt_response(401, description="wrong username or password")
     def post(self, data: dict[str, Any]) -> Any:
@@ -69,7 +69,7 @@ class Tokens(MethodView):
 @blp.route("/tokens/revoke")
 class Revoke(MethodView):
     @signed_in
-    @blp.arguments(RevokeIn)
+    @blp.arguments(RevokeIn())
     @blp.response(204)
     def post(self, data: dict[str, Any]) -> None:
         """Revoke one of your own tokens"""
@@ -89,7 +89,7 @@ class Me(MethodView):
 @users_blp.route("")
 class Users(MethodView):
     @bureau_admin
-    @users_blp.arguments(UserIn)
+    @users_blp.arguments(UserIn())
     @users_blp.response(201, UserOut)
     def post(self, data: dict[str, Any]) -> Any:
         """Create an account (bureau administrators)"""

@@ -67,7 +67,7 @@ def _idempotent(status: int, produce: Any, location: Any = None) -> Response:
 @blp.route("")
 class Contracts(MethodView):
     @signed_in
-    @blp.arguments(ContractQuery, location="query")
+    @blp.arguments(ContractQuery(), location="query")
     @blp.response(200, ContractOut(many=True))
     @blp.paginate(SelectPage)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -75,7 +75,7 @@ class Contracts(MethodView):
         return services.query(current_identity(), filters)
 
     @org_user
-    @blp.arguments(ContractIn)
+    @blp.arguments(ContractIn())
     @blp.response(201, ContractOut)
     @blp.doc(parameters=[idempotency.HEADER_DOC])
     @blp.alt_response(403, description="your organisation is neither the seller nor the buyer")
@@ -142,7 +142,7 @@ class Register(MethodView):
 @blp.route("/<int:contract_id>/reject")
 class Reject(MethodView):
     @bureau
-    @blp.arguments(RejectIn)
+    @blp.arguments(RejectIn())
     @blp.response(200, ContractOut)
     @blp.alt_response(409, description=CONFLICT)
     def post(self, data: dict[str, Any], contract_id: int) -> Any:
@@ -153,7 +153,7 @@ class Reject(MethodView):
 @blp.route("/<int:contract_id>/amend")
 class Amend(MethodView):
     @bureau
-    @blp.arguments(AmendIn)
+    @blp.arguments(AmendIn())
     @blp.response(200, ContractOut)
     @blp.alt_response(409, description=CONFLICT)
     def post(self, data: dict[str, Any], contract_id: int) -> Any:
@@ -164,7 +164,7 @@ class Amend(MethodView):
 @blp.route("/<int:contract_id>/cancel")
 class Cancel(MethodView):
     @bureau
-    @blp.arguments(CancelIn)
+    @blp.arguments(CancelIn())
     @blp.response(200, ContractOut)
     @blp.alt_response(409, description=CONFLICT)
     def post(self, data: dict[str, Any], contract_id: int) -> Any:
@@ -183,7 +183,7 @@ class Payments(MethodView):
 
     @signed_in
     @readable_contract
-    @blp.arguments(PaymentIn)
+    @blp.arguments(PaymentIn())
     @blp.response(201, PaymentOut)
     @blp.doc(parameters=[idempotency.HEADER_DOC])
     @blp.alt_response(409, description="the contract takes no payments in its state")

@@ -52,7 +52,7 @@ class DemandOut(Schema):
 @blp.route("")
 class Demands(MethodView):
     @signed_in
-    @blp.arguments(DemandQuery, location="query")
+    @blp.arguments(DemandQuery(), location="query")
     @blp.response(200, DemandOut(many=True))
     @blp.paginate(SelectPage)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -60,7 +60,7 @@ class Demands(MethodView):
         return services.query(current_identity(), filters)
 
     @org_user
-    @blp.arguments(DemandIn)
+    @blp.arguments(DemandIn())
     @blp.response(201, DemandOut)
     def post(self, data: dict[str, Any]) -> Any:
         """Post a demand (members of an enterprise)"""

@@ -122,7 +122,7 @@ PUBLIC_SECONDS = 60
 class Series(MethodView):
     @public_cache(PUBLIC_SECONDS)
     @csv_alternative
-    @blp.arguments(SeriesQuery, location="query")
+    @blp.arguments(SeriesQuery(), location="query")
     @blp.response(200, FigureOut(many=True))
     @blp.alt_response(200, description="the same as CSV with ?format=csv or Accept: text/csv",
                       content_type="text/csv", success=True)
@@ -137,7 +137,7 @@ class Series(MethodView):
 @blp.route("/<family>/<domain>/<period>")
 class Figure(MethodView):
     @public_cache(PUBLIC_SECONDS)
-    @blp.arguments(FormatQuery, location="query")
+    @blp.arguments(FormatQuery(), location="query")
     @blp.response(200, FigureDetailOut)
     @blp.alt_response(404, description="nothing published for that month")
     def get(self, query: dict[str, Any], family: str, domain: str, period: str) -> Any:

@@ -17,7 +17,7 @@ blp = Blueprint("organizations", __name__, url_prefix="/api/v1/organizations",
 
 @blp.route("")
 class Organisations(MethodView):
-    @blp.arguments(OrganisationQuery, location="query")
+    @blp.arguments(OrganisationQuery(), location="query")
     @blp.response(200, OrganisationOut(many=True))
     @blp.paginate(SelectPage)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -25,7 +25,7 @@ class Organisations(MethodView):
         return services.query(filters)
 
     @bureau_admin
-    @blp.arguments(OrganisationIn)
+    @blp.arguments(OrganisationIn())
     @blp.response(201, OrganisationOut)
     @blp.alt_response(409, description="the code is registered already")
     def post(self, data: dict[str, Any]) -> Any:

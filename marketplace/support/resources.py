@@ -51,7 +51,7 @@ class Policies(MethodView):
             select(SupportPolicy).order_by(SupportPolicy.year, SupportPolicy.code))]
 
     @bureau_admin
-    @blp.arguments(PolicyIn)
+    @blp.arguments(PolicyIn())
     @blp.response(201, PolicyOut)
     @blp.alt_response(409, description="the policy was used by a run and is immutable")
     def post(self, data: dict[str, Any]) -> Any:
@@ -70,7 +70,7 @@ class PolicyItem(MethodView):
 @blp.route("/policies/<code>/treasury")
 class Treasury(MethodView):
     @bureau
-    @blp.arguments(TreasuryQuery, location="query")
+    @blp.arguments(TreasuryQuery(), location="query")
     @blp.response(200, description="CSV or XLSX, one row per region")
     def get(self, query: dict[str, Any], code: str) -> Any:
         """What the city and each district or county-level city pay under a policy"""
@@ -92,7 +92,7 @@ class Runs(MethodView):
         return select(SupportRun).order_by(SupportRun.id.desc())
 
     @bureau_admin
-    @blp.arguments(RunIn)
+    @blp.arguments(RunIn())
     @blp.response(201, RunOut)
     def post(self, data: dict[str, Any]) -> Any:
         """Run a policy over the data as it stands (bureau administrators)"""
@@ -103,7 +103,7 @@ class Runs(MethodView):
 @blp.route("/awards")
 class Awards(MethodView):
     @signed_in
-    @blp.arguments(AwardQuery, location="query")
+    @blp.arguments(AwardQuery(), location="query")
     @blp.response(200, AwardOut(many=True))
     @blp.paginate(AwardPage)
     def get(self, filters: dict[str, Any]) -> Any:
@@ -133,7 +133,7 @@ class Approve(MethodView):
 @blp.route("/awards/<int:award_id>/pay")
 class Pay(MethodView):
     @bureau_admin
-    @blp.arguments(PayIn)
+    @blp.arguments(PayIn())
     @blp.response(200, AwardDetailOut)
     @blp.alt_response(409, description="not approved")
     def post(self, data: dict[str, Any], award_id: int) -> Any:
