@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -146,6 +146,13 @@ def unit_of_work() -> Iterator[Session]:
         raise
 
 
+def connection(s: Session | None = None) -> Connection:
+    """The session's connection, in its transaction. A Core statement (no ORM entities)
+    executed here skips the session's ORM handling, which it does not need: about a quarter
+    of the cost of a small statement."""
+    return (s or session()).connection()
+
+
 def is_postgres(s: Session | None = None) -> bool:
     bind_ = (s or session()).get_bind()
     return bind_.dialect.name == "postgresql"
@@ -174,7 +181,7 @@ def advisory_xact_lock(key: int, s: Session | None = None) -> None:
     """Serialise a critical section across processes (PostgreSQL); SQLite writers are serial."""
     s = s or session()
     if is_postgres(s):
-        s.execute(_ADVISORY_LOCK, {"k": key})
+        s.connection().execute(_ADVISORY_LOCK, {"k": key})
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")

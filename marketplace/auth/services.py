@@ -121,7 +121,7 @@ _TOKEN_IDENTITY = (
 
 def identity_for_token(token: str, now: datetime | None = None) -> Identity:
     now = now or db.utcnow()
-    row = db.session.execute(_TOKEN_IDENTITY, {"token_hash": _token_hash(token)}).one_or_none()
+    row = db.connection().execute(_TOKEN_IDENTITY, {"token_hash": _token_hash(token)}).one_or_none()
     if row is None or row.revoked_at is not None or not row.is_active:
         raise Unauthorized("the token is unknown or revoked")
     expires_at = row.expires_at
