@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, or_, select
@@ -216,7 +217,7 @@ def query(actor: Identity, filters: Mapping[str, Any]) -> Select[tuple[Contract]
     return stmt
 
 
-def terms_of(contract: Contract) -> dict[str, Any]:
+def terms_of(contract: Contract | RecordedContract) -> dict[str, Any]:
     """The terms of the contract as it stands, in plain Python values."""
     return {
         "type": contract.type, "subtype": contract.subtype, "title": contract.title,
@@ -264,17 +265,17 @@ def _imported_version(contract: Contract) -> dict[str, Any]:
             "reason": "imported from the registration system"}
 
 
-# Built once, and written at once: a contract comes back from its insert (an ORM bulk insert,
-# no unit of work), and a version is a Core insert of a row nothing reads back.
-_INSERT_CONTRACT = insert(Contract).returning(Contract)
+# Built once: a new contract and its first version are Core inserts (no unit of work, no ORM
+# instance); only the contract's id comes back.
+_INSERT_CONTRACT = insert(Contract.__table__).returning(Contract.__table__.c.id)
 _INSERT_VERSION = insert(ContractVersion.__table__)
 
 
-def _write_version(contract: Contract, changed_by: str, reason: str | None,
-                   at: datetime | None = None) -> None:
-    db.session.execute(_INSERT_VERSION, {
+def _write_version(contract: Contract | RecordedContract, changed_by: str, reason: str | None,
+                   at: datetime | None = None, terms: dict[str, Any] | None = None) -> None:
+    db.connection().execute(_INSERT_VERSION, {
         "contract_id": contract.id, "version": contract.version,
-        "terms": _json_terms(terms_of(contract)), "changed_by": changed_by,
+        "terms": terms or _json_terms(terms_of(contract)), "changed_by": changed_by,
         "changed_at": at or db.utcnow(), "reason": reason,
     })
 
@@ -282,7 +283,21 @@ def _write_version(contract: Contract, changed_by: str, reason: str | None,
 # --- recording and the life cycle ------------------------------------------------------------
 
 
-def record_contract(actor: Identity, data: Mapping[str, Any]) -> Contract:
+class RecordedContract(SimpleNamespace):
+    """A contract as just recorded: every column of its row and its three parties, read like a
+    `Contract` (`terms_of`, `ContractOut`) but not an ORM instance; reading it asks nothing."""
+
+    id: int
+    version: int
+    seller: Organisation
+    buyer: Organisation
+    intermediary: Organisation | None
+
+
+_UNSET = {c.name: None for c in Contract.__table__.columns if c.name != "id"}  # all empty
+
+
+def record_contract(actor: Identity, data: Mapping[str, Any]) -> RecordedContract:
     """A draft, recorded by a member of its seller or its buyer."""
     actor.require(*ORG_ROLES)
     errors, parties = check_terms(data)
@@ -293,9 +308,7 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> Contract:
     if actor.organization_id not in (seller.id, buyer.id):
         raise Forbidden("only a member of the seller or of the buyer records a contract")
     now = db.utcnow()
-    # The contract comes back persistent; its parties are already in the session, so reading
-    # them asks nothing.
-    contract = db.session.scalars(_INSERT_CONTRACT, [{
+    values = {
         "type": data["type"], "subtype": data.get("subtype"), "title": data["title"],
         "field": data["field"], "seller_id": seller.id, "buyer_id": buyer.id,
         "intermediary_id": intermediary.id if intermediary else None,
@@ -303,10 +316,13 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> Contract:
         "signed_on": data["signed_on"], "related_party": data.get("related_party", False),
         "achievement_id": data.get("achievement_id"), "status": "draft", "version": 1,
         "source": "api", "created_by": actor.user_id, "created_at": now, "updated_at": now,
-    }]).one()
-    _write_version(contract, actor.label, "recorded", at=now)
-    record(actor, "contract.record", "contract", contract.id,
-           after=_json_terms(terms_of(contract)))
+    }
+    contract_id = db.connection().scalar(_INSERT_CONTRACT, values)
+    contract = RecordedContract(**{**_UNSET, **values}, id=contract_id, seller=seller,
+                                buyer=buyer, intermediary=intermediary)
+    terms = _json_terms(terms_of(contract))
+    _write_version(contract, actor.label, "recorded", at=now, terms=terms)
+    record(actor, "contract.record", "contract", contract.id, after=terms)
     return contract
 
 

@@ -32,6 +32,8 @@ def test_record_returns_the_whole_contract(market) -> None:
     assert c["intermediary"]["name"] == "园区技术转移中心"
     assert (c["type"], c["subtype"], c["field"], c["signed_on"]) == (
         "transfer", "patent_right", "new_materials", "2025-03-01")
+    # The answer is built from what was written, not read back: it must be the stored contract.
+    assert market.get(f"/{c['id']}", "seller").get_json() == c
 
 
 def test_codes_and_amounts_are_normalised(market) -> None:
