@@ -85,5 +85,6 @@ def run_once(
             raise Conflict("a request with this key is still being processed")
         return stored.status_code, stored.response, True
     status, body = produce()
-    s.connection().execute(_ANSWER, {"key_id": key_id, "answer_status": status, "answer_body": body})
+    s.connection().execute(_ANSWER,
+                           {"key_id": key_id, "answer_status": status, "answer_body": body})
     return status, body, False
