@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from marketplace import config as config_module
-from marketplace import db, errors, observability
+from marketplace import db, errors, observability, ratelimit
 
 # Each domain package may have a `resources` module with flask-smorest blueprints.
 DOMAINS = (
@@ -52,6 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     _request_boundary(app)
     observability.init_app(app)
+    ratelimit.init_app(app)
     return app
 
 

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "NOTICE_DAYS": 15,
     "RATE_LIMIT_PER_MINUTE": 0,  # 0 = off; production sets it with a Redis URL
     "RATE_LIMIT_PER_SECOND": 0,  # 0 = twice the minute's average rate
+    "RATE_LIMIT_KEY_PREFIX": "marketplace",  # of the counters' keys in Redis
     "REDIS_URL": None,
     # Reverse proxies in front of the service whose X-Forwarded-For/-Proto are believed: the
     # per-address rate limit and the logs then see the client, not the proxy. 0 = none (a

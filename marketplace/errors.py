@@ -173,9 +173,9 @@ def register(app: Flask) -> None:
         response = problem_response(body, status)
         if status == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
-        limit = getattr(exc, "limit", None)  # flask-limiter's refusal: when the window ends
-        if status == 429 and limit is not None:
-            response.headers["Retry-After"] = str(limit.limit.get_expiry())
+        retry_after = getattr(exc, "retry_after", None)  # a rate limit's refusal (ratelimit)
+        if status == 429 and retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.errorhandler(Exception)

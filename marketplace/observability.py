@@ -1,14 +1,11 @@
-"""Request ids, structured JSON logs, Prometheus metrics and rate limits.
+"""Request ids, structured JSON logs and Prometheus metrics (rate limits: `ratelimit`).
 
 Metrics: request latency by endpoint, job durations and outcomes; under gunicorn set
 PROMETHEUS_MULTIPROC_DIR so every worker's samples are collected at /metrics.
-Rate limits: per bearer token, else per client address, counted in Redis so that they hold
-across every worker and host (config RATE_LIMIT_PER_MINUTE with MARKETPLACE_REDIS_URL).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,8 +15,6 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -82,13 +77,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.propagate = False
 
 
-def _rate_key() -> str:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer ") and header[7:].strip():
-        return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
-    return "addr:" + (get_remote_address() or "unknown")
-
-
 def init_app(app: Flask) -> None:
     access = logging.getLogger("marketplace.access")
 
@@ -121,27 +109,3 @@ def init_app(app: Flask) -> None:
         else:
             data = generate_latest()
         return Response(data, mimetype=CONTENT_TYPE_LATEST)
-
-    per_minute = int(app.config.get("RATE_LIMIT_PER_MINUTE") or 0)
-    app.config["RATELIMIT_ENABLED"] = per_minute > 0
-    if per_minute > 0:
-        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
-        # One budget per client for the whole API (not one per endpoint), counted with one
-        # Redis round trip a limit: no X-RateLimit headers (two more round trips each), but
-        # a refusal says when to come back (Retry-After).
-        # The per-second share keeps a client from spending its minute in one burst.
-        per_second = int(app.config.get("RATE_LIMIT_PER_SECOND") or
-                         max(1, -(-per_minute * 2 // 60)))
-        app.config["RATELIMIT_APPLICATION"] = f"{per_minute}/minute;{per_second}/second"
-        app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-        app.config.setdefault("RATELIMIT_KEY_PREFIX", "marketplace")
-    else:
-        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
-    # One limiter per app: its storage and limits are the app's own configuration.
-    limiter = Limiter(key_func=_rate_key, swallow_errors=True)
-    limiter.init_app(app)
-    app.extensions["rate_limiter"] = limiter
-    for name in ("health.healthz", "health.readyz", "metrics", "docs_assets.asset"):
-        view = app.view_functions.get(name)
-        if view is not None:
-            limiter.exempt(view)

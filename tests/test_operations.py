@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
@@ -60,7 +61,7 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     url = _redis_or_skip()
     prefix = f"test-{uuid.uuid4().hex}"
     config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 5,
-              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "RATELIMIT_KEY_PREFIX": prefix}
+              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "RATE_LIMIT_KEY_PREFIX": prefix}
     # Two apps stand for two gunicorn workers: the count lives in Redis, not in either.
     worker_a = create_app(config).test_client()
     worker_b = create_app(config).test_client()
@@ -85,7 +86,7 @@ def test_the_address_limit_believes_only_trusted_proxies(database_url: str, prox
     url = _redis_or_skip()
     config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 2,
               "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "TRUSTED_PROXIES": proxies,
-              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     client = create_app(config).test_client()
 
     def get(address: str) -> int:
@@ -102,11 +103,22 @@ def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
     url = _redis_or_skip()
     config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
               "RATE_LIMIT_PER_SECOND": 3, "REDIS_URL": url,
-              "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
     client = create_app(config).test_client()
     statuses = [client.get("/api/v1/organizations").status_code for _ in range(8)]
     # Eight quick requests touch at most two one-second windows: at most 3 + 3 get through.
     assert statuses[0] == 200 and statuses.count(200) <= 6 and statuses.count(429) >= 2, statuses
+
+
+def test_without_redis_the_api_answers_unlimited_and_says_so(database_url: str, caplog) -> None:
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1,
+              "REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing listens on the discard port
+    client = create_app(config).test_client()
+    with caplog.at_level(logging.WARNING, logger="marketplace.ratelimit"):
+        statuses = [client.get("/api/v1/organizations").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    warnings = [r for r in caplog.records if r.name == "marketplace.ratelimit"]
+    assert len(warnings) == 1 and "Redis is unreachable" in warnings[0].getMessage()
 
 
 def test_serve_really_serves(tmp_path) -> None:
