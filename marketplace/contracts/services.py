@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -90,7 +90,7 @@ def term_problems(kind: str | None, subtype: str | None, seller: int | None, buy
     return problems
 
 
-def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation | None]]:
+def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Party | None]]:
     """Every cross-field and reference problem of a contract's terms, and the parties found.
 
     Fields missing from `data` (because they were already refused on their own) are skipped.
@@ -105,7 +105,7 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
         add("type", f"{kind!r} is not one of {', '.join(CONTRACT_TYPES)}")
     if data.get("field") is not None and data["field"] not in FIELDS:
         add("field", f"{data['field']!r} is not one of the technology fields")
-    parties: dict[str, Organisation | None] = {}
+    parties: dict[str, Party | None] = {}
     found = by_usccs([data[f] for f in PARTY_FIELDS.values() if data.get(f)])
     for role, field in PARTY_FIELDS.items():
         code = data.get(field)
@@ -125,20 +125,28 @@ def check_terms(data: Mapping[str, Any]) -> tuple[Errors, dict[str, Organisation
     return errors, parties
 
 
+class Party(NamedTuple):
+    """An organisation as a contract's terms name it: all that checking and answering need."""
+
+    id: int
+    uscc: str
+    name: str
+
+
 ORGS_SEEN = db.transaction_info("orgs_by_uscc")
-_BY_USCCS = select(Organisation).where(  # built once
+_BY_USCCS = select(Organisation.id, Organisation.uscc, Organisation.name).where(  # built once
     Organisation.uscc.in_(bindparam("codes", expanding=True)))
 
 
-def by_usccs(codes: list[str]) -> dict[str, Organisation]:
+def by_usccs(codes: list[str]) -> dict[str, Party]:
     """The organisations with these codes (those registered), in one query, and each looked up
     once per transaction (a request checks a contract's terms twice: when its body is read and
-    when it is recorded). Organisations never change code, region or kind; a code not found is
-    asked again, and a rollback forgets."""
-    known: dict[str, Organisation] = db.session.info.setdefault(ORGS_SEEN, {})
+    when it is recorded). A code not found is asked again, and a rollback forgets."""
+    known: dict[str, Party] = db.session.info.setdefault(ORGS_SEEN, {})
     missing = [c for c in codes if c not in known]
     if missing:
-        known.update((o.uscc, o) for o in db.session.scalars(_BY_USCCS, {"codes": missing}))
+        known.update((row.uscc, Party(*row))
+                     for row in db.connection().execute(_BY_USCCS, {"codes": missing}))
     return {c: known[c] for c in codes if c in known}
 
 
@@ -289,9 +297,9 @@ class RecordedContract(SimpleNamespace):
 
     id: int
     version: int
-    seller: Organisation
-    buyer: Organisation
-    intermediary: Organisation | None
+    seller: Party
+    buyer: Party
+    intermediary: Party | None
 
 
 _UNSET = {c.name: None for c in Contract.__table__.columns if c.name != "id"}  # all empty
@@ -421,7 +429,9 @@ def _amend(actor: Identity, contract: Contract, data: Mapping[str, Any],
                        at=imported["changed_at"])
     for key, value in changes.items():
         if key == "intermediary_uscc":
-            contract.intermediary = parties["intermediary"]
+            party = parties["intermediary"]
+            contract.intermediary = (db.session.get(Organisation, party.id)
+                                     if party is not None else None)
         else:
             setattr(contract, key, value)
     contract.version += 1

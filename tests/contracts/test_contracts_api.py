@@ -196,6 +196,20 @@ def test_amendments_make_readable_versions(market) -> None:
     assert market.get(f"/{cid}", "intermediary").status_code == 404
 
 
+def test_an_amendment_may_name_another_intermediary(market, create_org) -> None:
+    other = create_org(kind="intermediary", region_code="320571", name="相城技术经纪公司")
+    registered = market.registered()
+    amended = market.post(f"/{registered['id']}/amend", "reviewer", {
+        "intermediary_uscc": other.uscc, "reason": "更换中介"})
+    assert amended.status_code == 200, amended.get_json()
+    assert amended.get_json()["intermediary"] == {"id": other.id, "uscc": other.uscc,
+                                                  "name": "相城技术经纪公司"}
+    versions = market.get(f"/{registered['id']}/versions", "seller").get_json()
+    assert [v["terms"]["intermediary_uscc"] for v in versions] == [
+        market.intermediary.uscc, other.uscc]
+    assert market.get(f"/{registered['id']}", "intermediary").status_code == 404
+
+
 def test_cancel_checks_its_date(market) -> None:
     c = market.registered()
     future = (date.today() + timedelta(days=3)).isoformat()
