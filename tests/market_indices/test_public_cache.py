@@ -30,3 +30,50 @@ def test_anonymous_reads_are_cached_and_conditional(example_market, client, as_r
     fresh = client.get(URL, headers=as_role("bureau_reviewer")).get_json()
     assert fresh["revision"] == 2 and first.get_json()["revision"] == 1
     assert "Cache-Control" not in client.get(URL, headers=as_role("bureau_reviewer")).headers
+
+
+def test_an_expired_answer_is_recomputed_once_while_the_others_get_it_stale(
+        example_market, client, monkeypatch) -> None:  # noqa: F811
+    """One request of a worker computes an expired answer again; the worker's other requests
+    meanwhile get the expired one instead of each computing it too."""
+    import threading
+    import time
+    import types
+
+    from marketplace import cache
+    from marketplace.market_indices import services
+
+    _publish(example_market)
+    first = client.get(URL).get_json()
+    contract = db.session.scalars(select(Contract).where(Contract.status == "registered")
+                                  .order_by(Contract.registered_at.desc())).first()
+    contract.status = "cancelled"
+    contract.cancelled_at = db.utcnow()
+    db.session.commit()
+    _publish(example_market)
+    revised = services.revisions("transfer", "SZ", "2021-12")
+    assert revised[0].revision == 2
+
+    entered, release = threading.Event(), threading.Event()
+    computed = []
+
+    def slow_revisions(*args):  # what the view asks once the cached answer has expired
+        computed.append(args)
+        entered.set()
+        assert release.wait(10)
+        return revised
+
+    monkeypatch.setattr(services, "revisions", slow_revisions)
+    later = time.monotonic() + 61  # the answer's minute is over
+    monkeypatch.setattr(cache, "time", types.SimpleNamespace(monotonic=lambda: later))
+    answers = {}
+    refresher = threading.Thread(target=lambda: answers.update(refresher=client.get(URL)))
+    refresher.start()
+    assert entered.wait(10)
+    during = client.get(URL)  # while the refresher computes
+    release.set()
+    refresher.join(10)
+    assert during.status_code == 200 and during.get_json() == first
+    assert answers["refresher"].get_json()["revision"] == 2
+    assert client.get(URL).get_json()["revision"] == 2
+    assert len(computed) == 1
