@@ -6,9 +6,11 @@ worker for that long (a bounded map, oldest out first) and tells browsers and pr
 keep it as long (`Cache-Control: public, max-age`), with an ETag so that a client that asks
 again with `If-None-Match` gets 304 and no body. A signed-in request is never served from it.
 
-When an answer expires, one request of the worker computes it again while the others are
-still given the expired one (stale while it revalidates, for as long as that takes): a busy
-worker does not stall all its threads on the same recomputation every time an answer expires.
+One request of a worker computes an answer at a time: when an answer expires the worker's
+other requests are given the expired one until it is done (stale while it revalidates), and
+when it was never computed they wait for it. A busy worker does not stall all its threads
+computing the same answer side by side, which on a cold start made them all several times
+slower.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from flask import Response, current_app, make_response, request
 
 MAX_ENTRIES = 2048
+WAIT_SECONDS = 5.0  # for an answer another request of the worker is computing for the first time
 Entry = tuple[float, bytes, int, list[tuple[str, str]]]
 
 
@@ -31,34 +34,43 @@ class _Store:
 
     def __init__(self) -> None:
         self.entries: OrderedDict[str, Entry] = OrderedDict()
-        self.refreshing: set[str] = set()  # expired keys that one request is computing again
+        self.computing: dict[str, threading.Event] = {}  # keys one request is computing
         self.lock = threading.Lock()
 
     def get(self, key: str, now: float) -> Entry | None:
-        """The entry to answer with, or None: then the caller computes it and `put`s it (or
-        `abandon`s it). An expired entry is None for the first caller and stale for the rest
-        until the first one is done."""
+        """The entry to answer with, or None: then the caller computes the answer and `put`s
+        it (or `abandon`s it). While one request computes an expired answer again, the others
+        get the expired one; while one computes an answer never kept, the others wait for it
+        (up to WAIT_SECONDS, then compute it too)."""
         with self.lock:
             hit = self.entries.get(key)
-            if hit is None or hit[0] > now:
+            if hit is not None and (hit[0] > now or key in self.computing):
                 return hit
-            if key in self.refreshing:
-                return hit
-            self.refreshing.add(key)
-            return None
+            pending = self.computing.get(key)
+            if pending is None:
+                self.computing[key] = threading.Event()
+                return None
+        pending.wait(WAIT_SECONDS)
+        with self.lock:
+            return self.entries.get(key)
 
     def put(self, key: str, entry: Entry) -> None:
         with self.lock:
-            self.refreshing.discard(key)
             self.entries[key] = entry
             self.entries.move_to_end(key)
             while len(self.entries) > MAX_ENTRIES:
                 self.entries.popitem(last=False)
+            self._done(key)
 
     def abandon(self, key: str) -> None:
-        """The caller that was computing `key` again has no answer worth keeping."""
+        """The caller computing `key` has no answer worth keeping (an error, a refusal)."""
         with self.lock:
-            self.refreshing.discard(key)
+            self._done(key)
+
+    def _done(self, key: str) -> None:
+        pending = self.computing.pop(key, None)
+        if pending is not None:
+            pending.set()
 
 
 def _store() -> _Store:

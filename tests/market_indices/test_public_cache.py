@@ -77,3 +77,37 @@ def test_an_expired_answer_is_recomputed_once_while_the_others_get_it_stale(
     assert answers["refresher"].get_json()["revision"] == 2
     assert client.get(URL).get_json()["revision"] == 2
     assert len(computed) == 1
+
+
+def test_an_answer_never_kept_is_computed_once_while_the_others_wait(
+        example_market, client, monkeypatch) -> None:  # noqa: F811
+    import threading
+
+    from marketplace.market_indices import services
+
+    _publish(example_market)
+    found = services.revisions("transfer", "SZ", "2021-12")
+    entered, release = threading.Event(), threading.Event()
+    computed = []
+
+    def slow_revisions(*args):
+        computed.append(args)
+        entered.set()
+        assert release.wait(10)
+        return found
+
+    monkeypatch.setattr(services, "revisions", slow_revisions)
+    answers: dict[str, object] = {}
+    first = threading.Thread(target=lambda: answers.update(first=client.get(URL)))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=lambda: answers.update(second=client.get(URL)))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and len(computed) == 1  # waiting for the first, not computing
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert answers["first"].status_code == answers["second"].status_code == 200
+    assert answers["first"].get_json() == answers["second"].get_json()
+    assert len(computed) == 1
