@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 import pytest
@@ -108,6 +109,20 @@ def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
     statuses = [client.get("/api/v1/organizations").status_code for _ in range(8)]
     # Eight quick requests touch at most two one-second windows: at most 3 + 3 get through.
     assert statuses[0] == 200 and statuses.count(200) <= 6 and statuses.count(429) >= 2, statuses
+
+
+def test_a_spent_second_comes_back_with_the_next_window(database_url: str) -> None:
+    url = _redis_or_skip()
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
+              "RATE_LIMIT_PER_SECOND": 2, "REDIS_URL": url,
+              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    client = create_app(config).test_client()
+    # Five quick requests touch at most two one-second windows: at least one is refused.
+    refused = [r for r in (client.get("/api/v1/organizations") for _ in range(5))
+               if r.status_code == 429]
+    assert refused and refused[0].headers["Retry-After"] == "1"
+    time.sleep(1.1)  # the second's window has ended; the minute's has room
+    assert client.get("/api/v1/organizations").status_code == 200
 
 
 def test_without_redis_the_api_answers_unlimited_and_says_so(database_url: str, caplog) -> None:
