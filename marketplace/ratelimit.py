@@ -3,11 +3,13 @@
 A client is its bearer token, else its address (as ProxyFix gives it behind trusted proxies).
 Each has one budget for the whole API: RATE_LIMIT_PER_MINUTE, and a per-second share
 (RATE_LIMIT_PER_SECOND, by default twice the even rate) so that the minute is not spent in one
-burst. Each budget is a fixed window that starts with the client's first request in it (as
-`limits`' fixed window counts). Both windows are counted by one Lua script, in one round trip
-to Redis per request: Flask-Limiter, and `limits` under it, ask once per window, and those two
-round trips were a third of the CPU of a cached public read. Without Redis the service
-answers unlimited rather than not at all, and says so in its log.
+burst. Each budget is a fixed window that starts with the client's first request in it, and
+the windows are counted as Flask-Limiter counted them: the second's first, and a request the
+second refuses does not count against the minute, so a burst is refused without spending the
+minute. Both are counted by one Lua script, in one round trip to Redis per request:
+Flask-Limiter, and `limits` under it, ask once per window, and those two round trips were a
+third of the CPU of a cached public read. Without Redis the service answers unlimited rather
+than not at all, and says so in its log.
 """
 
 from __future__ import annotations
@@ -26,24 +28,27 @@ log = logging.getLogger("marketplace.ratelimit")
 EXEMPT = frozenset({"health.healthz", "health.readyz", "metrics", "docs_assets.asset"})
 _WARN_EVERY = 60.0  # seconds between two "Redis is unreachable" warnings of one worker
 
-# KEYS: one counter per window; ARGV: each window's length in seconds, in the same order.
-# Returns the counts, this request included; a window's counter expires with the window.
+# KEYS: one counter per window, the shortest first; ARGV: each window's length in seconds,
+# then each window's allowance, in the same order. Counts the request in each window until
+# one refuses it and returns that window's position (1, 2, ...), or 0 when none does. A
+# window's counter expires with the window.
 _COUNT = """
-local counts = {}
+local n = #KEYS
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCR', key)
   if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-  counts[i] = count
+  if count > tonumber(ARGV[n + i]) then return i end
 end
-return counts
+return 0
 """
 
 
 class RateLimiter:
     def __init__(self, redis_url: str, per_minute: int, per_second: int, prefix: str) -> None:
-        # (requests allowed, window in seconds, its name), the longer window first.
-        self.budgets = ((per_minute, 60, "minute"), (per_second, 1, "second"))
-        self.windows = [seconds for _, seconds, _ in self.budgets]
+        # (requests allowed, window in seconds, its name), the shortest window first.
+        self.budgets = ((per_second, 1, "second"), (per_minute, 60, "minute"))
+        self.args = ([seconds for _, seconds, _ in self.budgets]
+                     + [allowed for allowed, _, _ in self.budgets])
         # A Redis that hangs must not hang the API: give up on it within half a second.
         client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.count = client.register_script(_COUNT)
@@ -55,15 +60,15 @@ class RateLimiter:
         if request.endpoint in EXEMPT:
             return
         client = client_key()
-        keys = [f"{self.prefix}:{client}:{seconds}s" for seconds in self.windows]
+        keys = [f"{self.prefix}:{client}:{seconds}s" for _, seconds, _ in self.budgets]
         try:
-            counts = self.count(keys=keys, args=self.windows)
+            refused_by = int(self.count(keys=keys, args=self.args))
         except redis.RedisError as exc:
             self._warn(exc)
             return
-        for (allowed, seconds, name), count in zip(self.budgets, counts, strict=True):
-            if count > allowed:
-                raise TooManyRequests(f"{allowed} requests per {name}", retry_after=seconds)
+        if refused_by:
+            allowed, seconds, name = self.budgets[refused_by - 1]
+            raise TooManyRequests(f"{allowed} requests per {name}", retry_after=seconds)
 
     def _warn(self, exc: redis.RedisError) -> None:
         now = time.monotonic()

@@ -125,6 +125,19 @@ def test_a_spent_second_comes_back_with_the_next_window(database_url: str) -> No
     assert client.get("/api/v1/organizations").status_code == 200
 
 
+def test_a_burst_refused_by_the_second_does_not_spend_the_minute(database_url: str) -> None:
+    url = _redis_or_skip()
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 6,
+              "RATE_LIMIT_PER_SECOND": 2, "REDIS_URL": url,
+              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    client = create_app(config).test_client()
+    burst = [client.get("/api/v1/organizations").status_code for _ in range(8)]
+    assert burst.count(200) <= 4 and burst.count(429) >= 4  # two one-second windows at most
+    time.sleep(1.1)
+    # At most 4 of the minute's 6 are spent: the refused part of the burst did not count.
+    assert [client.get("/api/v1/organizations").status_code for _ in range(2)] == [200, 200]
+
+
 def test_without_redis_the_api_answers_unlimited_and_says_so(database_url: str, caplog) -> None:
     config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1,
               "REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing listens on the discard port
