@@ -17,8 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, select, text, update
 
 from marketplace import db
 from marketplace.auth.identity import Identity
@@ -45,12 +44,16 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 # The two statements of every keyed request, built once (see auth.services._TOKEN_IDENTITY):
 # claim the key, or find it taken; then store the answer under it.
+# The claim is written as SQL because SQLAlchemy compiles a dialect's INSERT … ON CONFLICT
+# afresh on every execution (it is not cached); a text() statement is compiled once. Both
+# PostgreSQL and SQLite (3.35 and later) take it as it is.
 _TABLE = IdempotencyKey.__table__
-_CLAIM = {
-    name: dialect.insert(_TABLE)
-    .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_TABLE.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_CLAIM = text(
+    "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response, created_at)"
+    " VALUES (:user_id, :key, :request_hash, 0, :response, :created_at)"
+    " ON CONFLICT (user_id, key) DO NOTHING RETURNING id"
+).bindparams(bindparam("response", type_=_TABLE.c.response.type),
+             bindparam("created_at", type_=_TABLE.c.created_at.type))
 _ANSWER = (update(_TABLE).where(_TABLE.c.id == bindparam("key_id"))
            .values(status_code=bindparam("answer_status"), response=bindparam("answer_body")))
 
@@ -66,9 +69,9 @@ def run_once(
         raise ValidationProblem(errors={HEADER: [
             "1 to 200 visible ASCII characters (a UUID is a good key)"]})
     s = db.session()
-    key_id = s.connection().scalar(_CLAIM["postgresql" if db.is_postgres(s) else "sqlite"], {
-        "user_id": actor.user_id, "key": key, "request_hash": request_hash, "status_code": 0,
-        "response": {}, "created_at": db.utcnow()})
+    key_id = s.connection().scalar(_CLAIM, {
+        "user_id": actor.user_id, "key": key, "request_hash": request_hash, "response": {},
+        "created_at": db.utcnow()})
     if key_id is None:  # the key is taken: by a committed request (waited for), or in flight
         stored = s.scalar(
             select(IdempotencyKey)
