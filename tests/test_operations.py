@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import Any
 
 import pytest
 
@@ -99,24 +100,24 @@ def test_the_address_limit_believes_only_trusted_proxies(database_url: str, prox
     assert get("198.51.100.2") == (200 if proxies else 429)
 
 
+def _limited_client(database_url: str, per_minute: int, per_second: int) -> Any:
+    """A client of an app whose rate limits are counted in Redis under keys of its own."""
+    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": per_minute,
+              "RATE_LIMIT_PER_SECOND": per_second, "REDIS_URL": _redis_or_skip(),
+              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    return create_app(config).test_client()
+
+
 def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
     """A client cannot spend its minute in one burst: 3 a second here, whatever the minute."""
-    url = _redis_or_skip()
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
-              "RATE_LIMIT_PER_SECOND": 3, "REDIS_URL": url,
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    client = create_app(config).test_client()
+    client = _limited_client(database_url, per_minute=1000, per_second=3)
     statuses = [client.get("/api/v1/organizations").status_code for _ in range(8)]
     # Eight quick requests touch at most two one-second windows: at most 3 + 3 get through.
     assert statuses[0] == 200 and statuses.count(200) <= 6 and statuses.count(429) >= 2, statuses
 
 
 def test_a_spent_second_comes_back_with_the_next_window(database_url: str) -> None:
-    url = _redis_or_skip()
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 1000,
-              "RATE_LIMIT_PER_SECOND": 2, "REDIS_URL": url,
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    client = create_app(config).test_client()
+    client = _limited_client(database_url, per_minute=1000, per_second=2)
     # Five quick requests touch at most two one-second windows: at least one is refused.
     refused = [r for r in (client.get("/api/v1/organizations") for _ in range(5))
                if r.status_code == 429]
@@ -126,11 +127,7 @@ def test_a_spent_second_comes_back_with_the_next_window(database_url: str) -> No
 
 
 def test_a_burst_refused_by_the_second_does_not_spend_the_minute(database_url: str) -> None:
-    url = _redis_or_skip()
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 6,
-              "RATE_LIMIT_PER_SECOND": 2, "REDIS_URL": url,
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    client = create_app(config).test_client()
+    client = _limited_client(database_url, per_minute=6, per_second=2)
     burst = [client.get("/api/v1/organizations").status_code for _ in range(8)]
     assert burst.count(200) <= 4 and burst.count(429) >= 4  # two one-second windows at most
     time.sleep(1.1)

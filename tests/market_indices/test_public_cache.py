@@ -11,6 +11,32 @@ from tests.market_indices.test_publication import _publish, example_market  # no
 URL = "/api/v1/indices/transfer/SZ/2021-12"
 
 
+def _revise(market) -> None:
+    """Cancel the latest registration and publish again: the month gets a second revision."""
+    contract = db.session.scalars(select(Contract).where(Contract.status == "registered")
+                                  .order_by(Contract.registered_at.desc())).first()
+    contract.status = "cancelled"
+    contract.cancelled_at = db.utcnow()
+    db.session.commit()
+    _publish(market)
+
+
+def _held(answer):
+    """A stand-in for services.revisions that answers only once released, and counts calls."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def revisions(*args):
+        calls.append(args)
+        entered.set()
+        assert release.wait(10)
+        return answer
+
+    return revisions, entered, release, calls
+
+
 def test_anonymous_reads_are_cached_and_conditional(example_market, client, as_role) -> None:  # noqa: F811
     _publish(example_market)
     first = client.get(URL)
@@ -20,12 +46,7 @@ def test_anonymous_reads_are_cached_and_conditional(example_market, client, as_r
     assert client.get(URL, headers={"If-None-Match": etag}).status_code == 304
 
     # A revision: the cached answer stays for its minute; a signed-in reader sees it at once.
-    contract = db.session.scalars(select(Contract).where(Contract.status == "registered")
-                                  .order_by(Contract.registered_at.desc())).first()
-    contract.status = "cancelled"
-    contract.cancelled_at = db.utcnow()
-    db.session.commit()
-    _publish(example_market)
+    _revise(example_market)
     assert client.get(URL).get_json() == first.get_json()
     fresh = client.get(URL, headers=as_role("bureau_reviewer")).get_json()
     assert fresh["revision"] == 2 and first.get_json()["revision"] == 1
@@ -45,24 +66,10 @@ def test_an_expired_answer_is_recomputed_once_while_the_others_get_it_stale(
 
     _publish(example_market)
     first = client.get(URL).get_json()
-    contract = db.session.scalars(select(Contract).where(Contract.status == "registered")
-                                  .order_by(Contract.registered_at.desc())).first()
-    contract.status = "cancelled"
-    contract.cancelled_at = db.utcnow()
-    db.session.commit()
-    _publish(example_market)
+    _revise(example_market)
     revised = services.revisions("transfer", "SZ", "2021-12")
     assert revised[0].revision == 2
-
-    entered, release = threading.Event(), threading.Event()
-    computed = []
-
-    def slow_revisions(*args):  # what the view asks once the cached answer has expired
-        computed.append(args)
-        entered.set()
-        assert release.wait(10)
-        return revised
-
+    slow_revisions, entered, release, computed = _held(revised)
     monkeypatch.setattr(services, "revisions", slow_revisions)
     later = time.monotonic() + 61  # the answer's minute is over
     monkeypatch.setattr(cache, "time", types.SimpleNamespace(monotonic=lambda: later))
@@ -86,16 +93,8 @@ def test_an_answer_never_kept_is_computed_once_while_the_others_wait(
     from marketplace.market_indices import services
 
     _publish(example_market)
-    found = services.revisions("transfer", "SZ", "2021-12")
-    entered, release = threading.Event(), threading.Event()
-    computed = []
-
-    def slow_revisions(*args):
-        computed.append(args)
-        entered.set()
-        assert release.wait(10)
-        return found
-
+    slow_revisions, entered, release, computed = _held(
+        services.revisions("transfer", "SZ", "2021-12"))
     monkeypatch.setattr(services, "revisions", slow_revisions)
     answers: dict[str, object] = {}
     first = threading.Thread(target=lambda: answers.update(first=client.get(URL)))
