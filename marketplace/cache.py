@@ -93,19 +93,19 @@ def public_cache(seconds: int) -> Callable[[Callable[..., Any]], Callable[..., A
             if hit is not None:
                 response = Response(hit[1], status=hit[2], headers=hit[3])
             else:
-                try:
+                try:  # whatever happens, the key is not left marked as being computed
                     response = make_response(view(*args, **kwargs))
+                    if response.status_code != 200 or response.is_streamed:
+                        store.abandon(key)
+                        return response
+                    response.headers["Cache-Control"] = f"public, max-age={seconds}"
+                    response.add_etag()
+                    headers = [(k, v) for k, v in response.headers.items()
+                               if k.lower() not in ("x-request-id", "content-length")]
+                    store.put(key, (now + seconds, response.get_data(), 200, headers))
                 except BaseException:
                     store.abandon(key)
                     raise
-                if response.status_code != 200 or response.is_streamed:
-                    store.abandon(key)
-                    return response
-                response.headers["Cache-Control"] = f"public, max-age={seconds}"
-                response.add_etag()
-                headers = [(k, v) for k, v in response.headers.items()
-                           if k.lower() not in ("x-request-id", "content-length")]
-                store.put(key, (now + seconds, response.get_data(), 200, headers))
             return response.make_conditional(request)
 
         return wrapper

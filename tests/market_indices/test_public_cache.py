@@ -110,3 +110,32 @@ def test_an_answer_never_kept_is_computed_once_while_the_others_wait(
     assert answers["first"].status_code == answers["second"].status_code == 200
     assert answers["first"].get_json() == answers["second"].get_json()
     assert len(computed) == 1
+
+
+def test_a_failed_recomputation_leaves_the_next_request_to_compute_again(
+        example_market, client, monkeypatch) -> None:  # noqa: F811
+    """A request that fails while computing an expired answer does not leave the expired one
+    served for good: the next request computes it again."""
+    import time
+    import types
+
+    from marketplace import cache
+    from marketplace.market_indices import services
+
+    _publish(example_market)
+    assert client.get(URL).get_json()["revision"] == 1
+    _revise(example_market)
+    real = services.revisions
+    failures = []
+
+    def fails_once(*args):
+        if not failures:
+            failures.append(args)
+            raise RuntimeError("the database went away")
+        return real(*args)
+
+    monkeypatch.setattr(services, "revisions", fails_once)
+    later = time.monotonic() + 61
+    monkeypatch.setattr(cache, "time", types.SimpleNamespace(monotonic=lambda: later))
+    assert client.get(URL).status_code == 500
+    assert client.get(URL).get_json()["revision"] == 2
