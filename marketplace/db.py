@@ -181,7 +181,7 @@ def advisory_xact_lock(key: int, s: Session | None = None) -> None:
     """Serialise a critical section across processes (PostgreSQL); SQLite writers are serial."""
     s = s or session()
     if is_postgres(s):
-        s.connection().execute(_ADVISORY_LOCK, {"k": key})
+        connection(s).execute(_ADVISORY_LOCK, {"k": key})
 
 
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")

@@ -69,7 +69,7 @@ def run_once(
         raise ValidationProblem(errors={HEADER: [
             "1 to 200 visible ASCII characters (a UUID is a good key)"]})
     s = db.session()
-    key_id = s.connection().scalar(_CLAIM, {
+    key_id = db.connection(s).scalar(_CLAIM, {
         "user_id": actor.user_id, "key": key, "request_hash": request_hash, "response": {},
         "created_at": db.utcnow()})
     if key_id is None:  # the key is taken: by a committed request (waited for), or in flight
@@ -88,6 +88,6 @@ def run_once(
             raise Conflict("a request with this key is still being processed")
         return stored.status_code, stored.response, True
     status, body = produce()
-    s.connection().execute(_ANSWER,
-                           {"key_id": key_id, "answer_status": status, "answer_body": body})
+    db.connection(s).execute(_ANSWER,
+                             {"key_id": key_id, "answer_status": status, "answer_body": body})
     return status, body, False

@@ -283,7 +283,8 @@ def _write_version(contract: Contract | RecordedContract, changed_by: str, reaso
                    at: datetime | None = None, terms: dict[str, Any] | None = None) -> None:
     db.connection().execute(_INSERT_VERSION, {
         "contract_id": contract.id, "version": contract.version,
-        "terms": terms or _json_terms(terms_of(contract)), "changed_by": changed_by,
+        "terms": terms if terms is not None else _json_terms(terms_of(contract)),
+        "changed_by": changed_by,
         "changed_at": at or db.utcnow(), "reason": reason,
     })
 
