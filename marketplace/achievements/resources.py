@@ -36,17 +36,32 @@ class ScoredList:
         self.items = items
 
 
+class Ranking:
+    """A search's matches as (id, score), best first; slicing it loads only that slice's
+    achievements, so a page of ten does not load the hundred matches."""
+
+    def __init__(self, ranking: list[tuple[int, float]]) -> None:
+        self.ranking = ranking
+
+    def __len__(self) -> int:
+        return len(self.ranking)
+
+    def __getitem__(self, page: slice) -> list[dict[str, Any]]:
+        return [_out(s.achievement, round(s.score, 4))
+                for s in services.load_scored(self.ranking[page])]
+
+
 class RankedPage(SelectPage):
     @property
     def items(self) -> list[Any]:
-        if isinstance(self.collection, list):
+        if isinstance(self.collection, Ranking):
             first = self.page_params.first_item
             return self.collection[first:first + self.page_params.page_size]
         return super().items
 
     @property
     def item_count(self) -> int:
-        if isinstance(self.collection, list):
+        if isinstance(self.collection, Ranking):
             return len(self.collection)
         return super().item_count
 
@@ -73,8 +88,7 @@ class Achievements(MethodView):
         """List and search achievements (the public sees those in notice, listed or traded)"""
         actor = current_identity()
         if "q" in query:
-            found = services.search(actor, query["q"], query)
-            return [_out(s.achievement, round(s.score, 4)) for s in found]
+            return Ranking(services.ranked(actor, query["q"], query))
         return services.filtered(actor, query).order_by(Achievement.id.desc())
 
     @org_user

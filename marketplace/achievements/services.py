@@ -536,19 +536,30 @@ def _bm25_top(useful: Sequence[str], idf: Mapping[str, float], avg_len: float,
 
 
 def search(actor: Identity, q: str, filters: Mapping[str, Any], limit: int = 100) -> list[Scored]:
+    return load_scored(ranked(actor, q, filters, limit))
+
+
+def ranked(actor: Identity, q: str, filters: Mapping[str, Any],
+           limit: int = 100) -> list[tuple[int, float]]:
+    """The ids of the achievements matching `q` (and the filters) with their scores, best
+    first; nothing else is loaded, so a page of them costs only its own achievements."""
     query = text.query_terms(q)
-    relations = (selectinload(Achievement.owners), selectinload(Achievement.ip_rights))
     if len(query) == 1 and len(query[0]) == 1:  # a single character: a plain substring match
         stmt = filtered(actor, filters).where(or_(Achievement.title.contains(query[0]),
                                                   Achievement.summary.contains(query[0])))
-        return [Scored(a, 0.0) for a in db.session.scalars(stmt.options(*relations)
-                                                           .limit(limit))]
-    scores = text_scores(query, filtered(actor, filters), limit)
-    if not scores:
+        ids = db.session.scalars(stmt.with_only_columns(Achievement.id).limit(limit))
+        return [(i, 0.0) for i in ids]
+    return list(text_scores(query, filtered(actor, filters), limit).items())
+
+
+def load_scored(ranking: Sequence[tuple[int, float]]) -> list[Scored]:
+    """The achievements of a ranking (see `ranked`), in its order, with their owners and rights."""
+    if not ranking:
         return []
     found = {a.id: a for a in db.session.scalars(
-        select(Achievement).where(Achievement.id.in_(list(scores))).options(*relations))}
-    return [Scored(found[i], s) for i, s in scores.items() if i in found]
+        select(Achievement).where(Achievement.id.in_([i for i, _ in ranking]))
+        .options(selectinload(Achievement.owners), selectinload(Achievement.ip_rights)))}
+    return [Scored(found[i], s) for i, s in ranking if i in found]
 
 
 def demand_text(demand: Any) -> list[str]:

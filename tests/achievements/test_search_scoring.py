@@ -3,11 +3,13 @@ PostgreSQL; filters kept; long demands cut to their rarest terms; no query per r
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from marketplace import db
 from marketplace.achievements import services, text
@@ -171,3 +173,35 @@ def test_the_rarer_terms_answer_alone_when_they_clearly_win(app, corpus, monkeyp
     calls.clear()
     services.text_scores(query, limit=5)  # fewer than 5 hold a rarer term: everything scored
     assert calls == [True, False]
+
+
+def test_pages_of_a_search_add_up_to_its_ranking_and_load_only_themselves(
+        client, corpus) -> None:
+    """Page by page the API gives the ranking's matches in order, and a page loads only its
+    own achievements (the ranking itself is ids and scores)."""
+    db.session.commit()  # the corpus, for the requests (a savepoint in the test's transaction)
+    url = "/api/v1/achievements?q=%E7%94%B5%E6%B1%A0"  # 电池
+    whole = client.get(url + "&page_size=50")
+    assert whole.status_code == 200
+    ranking = [(a["id"], a["score"]) for a in whole.get_json()]
+    assert len(ranking) >= 5
+    paged = []
+    for page in range(1, 4):
+        answer = client.get(url + f"&page_size=2&page={page}")
+        assert json.loads(answer.headers["X-Pagination"])["total"] == len(ranking)
+        paged += [(a["id"], a["score"]) for a in answer.get_json()]
+    assert paged == ranking[:6]
+
+    loaded: list[object] = []
+
+    def note(session: object, instance: object) -> None:
+        loaded.append(instance)
+
+    db.session.expunge_all()
+    event.listen(Session, "loaded_as_persistent", note)
+    try:
+        # (a page not asked before: the answers above are cached for anonymous readers)
+        assert len(client.get(url + "&page_size=3&page=2").get_json()) == 3
+    finally:
+        event.remove(Session, "loaded_as_persistent", note)
+    assert sum(isinstance(o, Achievement) for o in loaded) == 3
