@@ -103,7 +103,7 @@ def seal(s: Session | None = None) -> None:
         return
     s.flush()
     db.advisory_xact_lock(AUDIT_LOCK, s)
-    connection = s.connection()
+    connection = db.connection(s)
     prev = connection.scalar(_LAST_HASH) or GENESIS
     rows = []
     for entry in pending:
