@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench_load import PASSWORD as LOAD_TEST_PASSWORD  # its members' password
 from bench_record_api import PASSWORD, setup_market
 from benchlib import ADMIN_URL, fresh_database
 from sqlalchemy import create_engine, text
@@ -35,7 +36,6 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-LOAD_TEST_PASSWORD = "bench-password-123"  # scripts/bench_load.py's members
 
 
 def measure(args: argparse.Namespace) -> None:

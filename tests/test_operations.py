@@ -59,11 +59,21 @@ def _redis_or_skip() -> str:
     return url
 
 
+def _limit_config(database_url: str, per_minute: int, per_second: int,
+                  **more: Any) -> dict[str, Any]:
+    """An app's configuration with rate limits counted in Redis under keys of its own."""
+    return {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": per_minute,
+            "RATE_LIMIT_PER_SECOND": per_second, "REDIS_URL": _redis_or_skip(),
+            "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}", **more}
+
+
+def _limited_client(database_url: str, per_minute: int, per_second: int) -> Any:
+    """A client of an app whose rate limits are counted in Redis under keys of its own."""
+    return create_app(_limit_config(database_url, per_minute, per_second)).test_client()
+
+
 def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
-    url = _redis_or_skip()
-    prefix = f"test-{uuid.uuid4().hex}"
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 5,
-              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "RATE_LIMIT_KEY_PREFIX": prefix}
+    config = _limit_config(database_url, per_minute=5, per_second=100)
     # Two apps stand for two gunicorn workers: the count lives in Redis, not in either.
     worker_a = create_app(config).test_client()
     worker_b = create_app(config).test_client()
@@ -85,11 +95,8 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
 def test_the_address_limit_believes_only_trusted_proxies(database_url: str, proxies: int) -> None:
     """Behind one trusted proxy each client's own address has its budget; with none, a
     client's X-Forwarded-For is ignored and cannot buy it a fresh budget."""
-    url = _redis_or_skip()
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": 2,
-              "RATE_LIMIT_PER_SECOND": 100, "REDIS_URL": url, "TRUSTED_PROXIES": proxies,
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    client = create_app(config).test_client()
+    client = create_app(_limit_config(database_url, per_minute=2, per_second=100,
+                                      TRUSTED_PROXIES=proxies)).test_client()
 
     def get(address: str) -> int:
         return client.get("/api/v1/organizations",
@@ -98,14 +105,6 @@ def test_the_address_limit_believes_only_trusted_proxies(database_url: str, prox
     first = [get("203.0.113.7") for _ in range(3)]
     assert first == [200, 200, 429]
     assert get("198.51.100.2") == (200 if proxies else 429)
-
-
-def _limited_client(database_url: str, per_minute: int, per_second: int) -> Any:
-    """A client of an app whose rate limits are counted in Redis under keys of its own."""
-    config = {"DATABASE_URL": database_url, "RATE_LIMIT_PER_MINUTE": per_minute,
-              "RATE_LIMIT_PER_SECOND": per_second, "REDIS_URL": _redis_or_skip(),
-              "RATE_LIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
-    return create_app(config).test_client()
 
 
 def test_a_burst_is_cut_to_the_per_second_share(database_url: str) -> None:
