@@ -102,21 +102,41 @@ def seal(s: Session | None = None) -> None:
     if not pending:
         return
     s.flush()
-    db.advisory_xact_lock(AUDIT_LOCK, s)
-    connection = db.connection(s)
-    prev = connection.scalar(_LAST_HASH) or GENESIS
+    prev = _locked_chain_head(s)
     rows = []
     for entry in pending:
         entry.prev_hash = prev
         entry.hash = prev = entry_hash(prev, _hashed_fields(entry))
         rows.append({column: getattr(entry, column) for column in _COLUMNS})
-    connection.execute(_INSERT, rows)
+    db.connection(s).execute(_INSERT, rows)
+
+
+def _locked_chain_head(s: Session) -> str:
+    """The hash of the chain's last entry, read under the audit lock (held to the commit).
+
+    On PostgreSQL the lock and the read go to the server as one message of two statements (the
+    simple query protocol): one round trip where there were two, on every audited change. Under
+    READ COMMITTED each statement of such a message takes its snapshot when it starts, so the
+    read, which starts once the lock is granted, sees every entry committed by the lock's previous
+    holder. One statement that locked and read would take its snapshot before waiting for the
+    lock, and fork the chain. SQLite serialises writers: no lock."""
+    connection = db.connection(s)
+    if not db.is_postgres(s):
+        return connection.scalar(_LAST_HASH) or GENESIS
+    with connection.connection.driver_connection.cursor() as cursor:
+        # Not prepared: a prepared statement (the extended protocol) holds one statement only.
+        cursor.execute(_LOCK_THEN_LAST_HASH, prepare=False)
+        cursor.nextset()
+        row = cursor.fetchone()
+    return row[0] if row and row[0] else GENESIS
 
 
 # Built once: every change that matters runs them.
 _TABLE = AuditEntry.__table__
 _COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 _LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
+_LOCK_THEN_LAST_HASH = (f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}); "
+                        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
 _INSERT = insert(_TABLE)
 
 

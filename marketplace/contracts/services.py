@@ -275,8 +275,40 @@ def _imported_version(contract: Contract) -> dict[str, Any]:
 
 # Built once: a new contract and its first version are Core inserts (no unit of work, no ORM
 # instance); only the contract's id comes back.
-_INSERT_CONTRACT = insert(Contract.__table__).returning(Contract.__table__.c.id)
-_INSERT_VERSION = insert(ContractVersion.__table__)
+_CONTRACTS, _VERSIONS = Contract.__table__, ContractVersion.__table__
+_INSERT_CONTRACT = insert(_CONTRACTS).returning(_CONTRACTS.c.id)
+_INSERT_VERSION = insert(_VERSIONS)
+# PostgreSQL: both in one statement, the version taking the id from a data-modifying WITH. The
+# contract's values are bound as new_<column> (SQLAlchemy keeps a column's own name for itself).
+_RECORDED_COLUMNS = ("type", "subtype", "title", "field", "seller_id", "buyer_id",
+                     "intermediary_id", "total_amount", "technical_amount", "signed_on",
+                     "related_party", "achievement_id", "status", "version", "source",
+                     "created_by", "created_at", "updated_at")
+_NEW_CONTRACT = insert(_CONTRACTS).values({
+    name: bindparam(f"new_{name}", type_=_CONTRACTS.c[name].type) for name in _RECORDED_COLUMNS
+}).returning(_CONTRACTS.c.id).cte("new_contract")
+_RECORDED_KEYS = frozenset(_RECORDED_COLUMNS)
+_VERSION_FIELDS = ("version", "terms", "changed_by", "changed_at", "reason")
+_INSERT_CONTRACT_AND_VERSION = insert(_VERSIONS).from_select(
+    ["contract_id", *_VERSION_FIELDS],
+    select(_NEW_CONTRACT.c.id, *(bindparam(f"first_{name}", type_=_VERSIONS.c[name].type)
+                                 for name in _VERSION_FIELDS)),
+).returning(_VERSIONS.c.contract_id)
+
+
+def _insert_new(values: dict[str, Any], version: dict[str, Any]) -> int:
+    """Store a new contract (`values`: _RECORDED_COLUMNS) and its first version (`version`:
+    _VERSION_FIELDS); the contract's id. On PostgreSQL one round trip instead of two."""
+    assert values.keys() == _RECORDED_KEYS, "the contract's columns and the statement's differ"
+    connection = db.connection()
+    if db.is_postgres():
+        contract_id: int = connection.scalar(_INSERT_CONTRACT_AND_VERSION, {
+            **{f"new_{k}": v for k, v in values.items()},
+            **{f"first_{k}": v for k, v in version.items()}})
+        return contract_id
+    contract_id = connection.scalar(_INSERT_CONTRACT, values)
+    connection.execute(_INSERT_VERSION, {"contract_id": contract_id, **version})
+    return contract_id
 
 
 def _write_version(contract: Contract | RecordedContract, changed_by: str, reason: str | None,
@@ -326,11 +358,11 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> RecordedContrac
         "achievement_id": data.get("achievement_id"), "status": "draft", "version": 1,
         "source": "api", "created_by": actor.user_id, "created_at": now, "updated_at": now,
     }
-    contract_id = db.connection().scalar(_INSERT_CONTRACT, values)
-    contract = RecordedContract(**{**_UNSET, **values}, id=contract_id, seller=seller,
-                                buyer=buyer, intermediary=intermediary)
+    contract = RecordedContract(**{**_UNSET, **values}, seller=seller, buyer=buyer,
+                                intermediary=intermediary)
     terms = _json_terms(terms_of(contract))
-    _write_version(contract, actor.label, "recorded", at=now, terms=terms)
+    contract.id = _insert_new(values, {"version": 1, "terms": terms, "changed_by": actor.label,
+                                       "changed_at": now, "reason": "recorded"})
     record(actor, "contract.record", "contract", contract.id, after=terms)
     return contract
 
