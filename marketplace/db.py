@@ -7,6 +7,7 @@ rolls back.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Numeric, Table, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -122,9 +124,40 @@ def engine_for(url: str) -> Engine:
             def _sqlite_begin(conn: Any) -> None:
                 conn.exec_driver_sql("BEGIN")
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            engine = create_engine(url, pool_size=5, max_overflow=5)
+            _ping_rested_connections(engine)
         _engines[url] = engine
     return engine
+
+
+# A pooled connection that has rested this long is pinged before it is handed out.
+PING_AFTER_REST_S = 1.0
+
+
+def _ping_rested_connections(engine: Engine) -> None:
+    """Ping a pooled connection before use only if it has rested in the pool a while.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: one more round trip on every request,
+    though under load a connection comes back to the pool and out again within milliseconds.
+    A server that restarted while the service was quiet is still found out before a request
+    uses a dead connection. One that restarts under load fails the requests then in flight (503,
+    as while it is down), and SQLAlchemy then discards every connection of the pool opened
+    before the failure, so the next requests connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_rested(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < PING_AFTER_REST_S:
+            return  # new, or back from a request a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool replaces the connection and tries again (SQLAlchemy's documented way).
+            raise DisconnectionError("a pooled connection was found dead") from exc
 
 
 def bind(url: str) -> Engine:

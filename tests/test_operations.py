@@ -257,3 +257,38 @@ def test_gunicorn_freezes_the_loaded_app_in_each_worker() -> None:
         assert gc.get_freeze_count() > 10_000  # this test process's modules, at least
     finally:
         gc.unfreeze()
+
+
+def test_a_connection_the_database_dropped_is_replaced(database_url: str, monkeypatch) -> None:
+    """As when PostgreSQL restarts: every connection of the service's pool is cut. One that has
+    rested in the pool is pinged and replaced before use, so its request is served; one taken
+    again at once (as under load, where no ping is spent) fails its request with 503, and the
+    pool then connects afresh."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a pool of server connections is PostgreSQL's; SQLite opens a file")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from marketplace import db
+
+    url = make_url(database_url).set(drivername="postgresql")
+    client = create_app({"DATABASE_URL": database_url}).test_client()
+
+    def cut_every_connection() -> int:
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as c:
+            return len(c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall())
+
+    def read() -> int:
+        return client.get("/api/v1/organizations").status_code
+
+    assert read() == 200
+    monkeypatch.setattr(db, "PING_AFTER_REST_S", 0.0)  # every connection has rested enough
+    assert cut_every_connection() >= 1
+    assert read() == 200
+
+    monkeypatch.setattr(db, "PING_AFTER_REST_S", 3600.0)  # none has
+    assert cut_every_connection() >= 1
+    assert read() == 503
+    assert read() == 200
