@@ -123,11 +123,15 @@ def _locked_chain_head(s: Session) -> str:
     connection = db.connection(s)
     if not db.is_postgres(s):
         return connection.scalar(_LAST_HASH) or GENESIS
-    with connection.connection.driver_connection.cursor() as cursor:
-        # Not prepared: a prepared statement (the extended protocol) holds one statement only.
-        cursor.execute(_LOCK_THEN_LAST_HASH, prepare=False)
+    # Through SQLAlchemy, so that a connection lost here is handled as anywhere else. Without
+    # parameters psycopg sends the simple query and never prepares one of several statements.
+    result = connection.exec_driver_sql(_LOCK_THEN_LAST_HASH)
+    try:
+        cursor = result.cursor  # psycopg has both answers; the result shows the first
         cursor.nextset()
         row = cursor.fetchone()
+    finally:
+        result.close()
     return row[0] if row and row[0] else GENESIS
 
 

@@ -128,3 +128,40 @@ def test_two_payments_cannot_pass_the_total_together(committed_market, committin
     assert sorted(r.status_code for r in responses) == [201, 422, 422]
     db.session.rollback()
     assert _count(Payment) == 1
+
+
+def test_a_connection_lost_as_the_audit_chain_is_extended_is_503(committed_market, committing_app,
+                                                                 database_url) -> None:
+    """The server drops the request's connection just before its commit extends the audit
+    chain (as when PostgreSQL restarts): the client is told to retry (503, not 500), nothing is
+    stored, and the retry with the same key records the contract."""
+    import psycopg
+    from sqlalchemy import event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.orm import Session
+
+    m = committed_market
+    server = make_url(database_url).set(drivername="postgresql")
+
+    def drop_the_connection(s: Session) -> None:
+        pid = s.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with psycopg.connect(server.render_as_string(hide_password=False),
+                             autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+
+    before = _count(Contract)
+    headers = {**m.headers["seller"], KEY: "lost-1"}
+    event.listen(Session, "before_commit", drop_the_connection, insert=True)
+    try:
+        lost = committing_app.test_client().post("/api/v1/contracts", json=m.terms(),
+                                                 headers=headers)
+    finally:
+        event.remove(Session, "before_commit", drop_the_connection)
+    assert lost.status_code == 503 and lost.mimetype == "application/problem+json"
+    db.session.rollback()
+    assert _count(Contract) == before
+    again = committing_app.test_client().post("/api/v1/contracts", json=m.terms(),
+                                              headers=headers)
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    db.session.rollback()
+    assert _count(Contract) == before + 1
