@@ -277,7 +277,7 @@ def test_a_connection_the_database_dropped_is_replaced(database_url: str, monkey
     def cut_every_connection() -> int:
         with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as c:
             return len(c.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "  # and wait
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall())
 
     def read() -> int:
