@@ -90,3 +90,30 @@ def test_partial_indexes_have_the_models_predicates(empty_database: str) -> None
     assert {name: stored.get(name) for name in expected} == expected
     assert expected["ix_contracts_intermediary_id_registered_at"] == (
         "intermediary_id is not null")
+
+
+def test_no_plain_index_repeats_the_start_of_another(empty_database: str) -> None:
+    """A plain index on the leading columns of another index, unique constraint or primary key
+    of its table serves no lookup the longer one does not, and costs every insert an entry."""
+    upgrade(empty_database)
+    engine = create_engine(empty_database)
+    dialect = engine.dialect.name
+    redundant = []
+    try:
+        inspector = inspect(engine)
+        for table in set(inspector.get_table_names()) - {"alembic_version"}:
+            indexes = inspector.get_indexes(table)
+            keys = [tuple(index["column_names"]) for index in indexes
+                    if index.get("dialect_options", {}).get(f"{dialect}_where") is None]
+            keys += [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)]
+            keys.append(tuple(inspector.get_pk_constraint(table)["constrained_columns"]))
+            for index in indexes:
+                columns = tuple(index["column_names"])
+                if index["unique"] or index.get("dialect_options", {}).get(f"{dialect}_where") is not None:
+                    continue  # it enforces something, or holds only some rows
+                if any(len(key) > len(columns) and key[:len(columns)] == columns
+                       for key in keys):
+                    redundant.append(index["name"])
+    finally:
+        engine.dispose()
+    assert sorted(redundant) == []

@@ -38,7 +38,8 @@ class Achievement(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     external_key: Mapped[str | None] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text)
@@ -70,7 +71,8 @@ class AchievementOwner(Base):
                       CheckConstraint("share > 0 AND share <= 100", name="share_range"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    achievement_id: Mapped[int] = mapped_column(ForeignKey("achievements.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    achievement_id: Mapped[int] = mapped_column(ForeignKey("achievements.id"))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     share: Mapped[Decimal] = mapped_column(Numeric(5, 2))
 

@@ -119,7 +119,8 @@ class ContractVersion(Base):
     __table_args__ = (UniqueConstraint("contract_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
     version: Mapped[int] = mapped_column()
     terms: Mapped[dict[str, Any]] = mapped_column(JSON)
     changed_by: Mapped[str] = mapped_column(String(120))
@@ -141,7 +142,8 @@ class Payment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
     paid_on: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Money)
     ordinal: Mapped[int] = mapped_column(default=1)
@@ -161,7 +163,8 @@ class ExternalGrant(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
     role: Mapped[str] = mapped_column(String(16))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     amount: Mapped[Decimal] = mapped_column(Money)

@@ -20,7 +20,8 @@ class Demand(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     external_key: Mapped[str | None] = mapped_column(String(80))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)

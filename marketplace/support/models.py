@@ -55,7 +55,8 @@ class SupportAward(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    policy_id: Mapped[int] = mapped_column(ForeignKey("support_policies.id"), index=True)
+    # No index of its own: the table's unique key starts with it.
+    policy_id: Mapped[int] = mapped_column(ForeignKey("support_policies.id"))
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
