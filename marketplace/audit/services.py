@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from marketplace import db
@@ -139,8 +140,8 @@ def _locked_chain_head(s: Session) -> str:
 _TABLE = AuditEntry.__table__
 _COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 _LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
-_LOCK_THEN_LAST_HASH = (f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}); "
-                        "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+_LOCK_THEN_LAST_HASH = f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}); " + str(
+    _LAST_HASH.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 _INSERT = insert(_TABLE)
 
 

@@ -311,14 +311,19 @@ def _insert_new(values: dict[str, Any], version: dict[str, Any]) -> int:
     return contract_id
 
 
+def _version_row(contract: Contract | RecordedContract, changed_by: str, reason: str | None,
+                 at: datetime | None = None, terms: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
+    """A version's columns (_VERSION_FIELDS) but its contract's id: the terms as they stand."""
+    return {"version": contract.version,
+            "terms": terms if terms is not None else _json_terms(terms_of(contract)),
+            "changed_by": changed_by, "changed_at": at or db.utcnow(), "reason": reason}
+
+
 def _write_version(contract: Contract | RecordedContract, changed_by: str, reason: str | None,
                    at: datetime | None = None, terms: dict[str, Any] | None = None) -> None:
     db.connection().execute(_INSERT_VERSION, {
-        "contract_id": contract.id, "version": contract.version,
-        "terms": terms if terms is not None else _json_terms(terms_of(contract)),
-        "changed_by": changed_by,
-        "changed_at": at or db.utcnow(), "reason": reason,
-    })
+        "contract_id": contract.id, **_version_row(contract, changed_by, reason, at, terms)})
 
 
 # --- recording and the life cycle ------------------------------------------------------------
@@ -361,8 +366,7 @@ def record_contract(actor: Identity, data: Mapping[str, Any]) -> RecordedContrac
     contract = RecordedContract(**{**_UNSET, **values}, seller=seller, buyer=buyer,
                                 intermediary=intermediary)
     terms = _json_terms(terms_of(contract))
-    contract.id = _insert_new(values, {"version": 1, "terms": terms, "changed_by": actor.label,
-                                       "changed_at": now, "reason": "recorded"})
+    contract.id = _insert_new(values, _version_row(contract, actor.label, "recorded", now, terms))
     record(actor, "contract.record", "contract", contract.id, after=terms)
     return contract
 
