@@ -10,12 +10,19 @@ minute. Both are counted by one Lua script, in one round trip to Redis per reque
 Flask-Limiter, and `limits` under it, ask once per window, and those two round trips were a
 third of the CPU of a cached public read. Without Redis the service answers unlimited rather
 than not at all, and says so in its log.
+
+A refusal is final for the rest of its window: the count only grows until the window ends. So a
+worker that Redis told "refused, for another N ms" refuses that client itself until then,
+without asking Redis again. A client hammering a spent budget costs the workers no Redis round
+trip, and the decisions are the same as Redis would make. Redis's clock and the worker's may
+differ by a millisecond or so at the window's end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 
 import redis
@@ -28,16 +35,18 @@ log = logging.getLogger("marketplace.ratelimit")
 EXEMPT = frozenset({"health.healthz", "health.readyz", "metrics", "docs_assets.asset"})
 _WARN_EVERY = 60.0  # seconds between two "Redis is unreachable" warnings of one worker
 
+_REMEMBERED = 10_000  # refused clients a worker keeps in memory, at most
+
 # KEYS: one counter per window, the shortest first; ARGV: each window's length in seconds,
 # then each window's allowance, in the same order. Counts the request in each window until
-# one refuses it and returns that window's position (1, 2, ...), or 0 when none does. A
-# window's counter expires with the window.
+# one refuses it and returns that window's position (1, 2, ...) and the milliseconds left in
+# it, or 0 when none refuses. A window's counter expires with the window.
 _COUNT = """
 local n = #KEYS
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCR', key)
   if count == 1 then redis.call('EXPIRE', key, ARGV[i]) end
-  if count > tonumber(ARGV[n + i]) then return i end
+  if count > tonumber(ARGV[n + i]) then return {i, redis.call('PTTL', key)} end
 end
 return 0
 """
@@ -54,21 +63,48 @@ class RateLimiter:
         self.count = client.register_script(_COUNT)
         self.prefix = prefix
         self._warned_at = float("-inf")
+        # client -> (time.monotonic() at which its refusing window ends, that budget's index)
+        self._refused: dict[str, tuple[float, int]] = {}
 
     def check(self) -> None:
         """Count this request against its client's budgets; 429 once one is spent."""
         if request.endpoint in EXEMPT:
             return
         client = client_key()
+        now = time.monotonic()
+        refused = self._refused.get(client)
+        if refused is not None:
+            if now < refused[0]:
+                self._refuse(*refused, now)
+            self._refused.pop(client, None)
         keys = [f"{self.prefix}:{client}:{seconds}s" for _, seconds, _ in self.budgets]
         try:
-            refused_by = int(self.count(keys=keys, args=self.args))
+            answer = self.count(keys=keys, args=self.args)
         except redis.RedisError as exc:
             self._warn(exc)
             return
-        if refused_by:
-            allowed, seconds, name = self.budgets[refused_by - 1]
-            raise TooManyRequests(f"{allowed} requests per {name}", retry_after=seconds)
+        if answer:
+            index, left_ms = int(answer[0]) - 1, int(answer[1])
+            if left_ms < 0:  # no expiry on the key: cannot happen, but never refuse forever
+                left_ms = self.budgets[index][1] * 1000
+            ends = now + left_ms / 1000
+            self._remember(client, ends, index)
+            self._refuse(ends, index, now)
+
+    def _refuse(self, ends: float, index: int, now: float) -> None:
+        allowed, _seconds, name = self.budgets[index]
+        raise TooManyRequests(f"{allowed} requests per {name}",
+                              retry_after=max(1, math.ceil(ends - now)))
+
+    def _remember(self, client: str, ends: float, index: int) -> None:
+        if len(self._refused) >= _REMEMBERED:  # many clients refused at once: forget the past
+            now = time.monotonic()
+            for key, (until, _) in list(self._refused.items()):
+                if until <= now:
+                    self._refused.pop(key, None)
+            if len(self._refused) >= _REMEMBERED:
+                self._refused.clear()  # Redis still has every count; only a round trip is lost
+        self._refused[client] = (ends, index)
 
     def _warn(self, exc: redis.RedisError) -> None:
         now = time.monotonic()

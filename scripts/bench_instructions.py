@@ -12,9 +12,11 @@ the end; with one (the load test's, kept with `bench_load.py --keep-database`) i
 
 Each figure is one run of the service in-process (Flask's test client, rate limits counted in
 Redis) under `valgrind --tool=callgrind --instr-atstart=no`: after --warm requests, counting is
-switched on (`callgrind_control`) for --requests requests only. Two figures: recording a
-contract (each with its own Idempotency-Key) and an anonymous read of a cached public answer
-(--read-path). Needs valgrind. Prints the figures; asserts nothing.
+switched on (`callgrind_control`) for --requests requests only. Three figures: recording a
+contract (each with its own Idempotency-Key), an anonymous read of a cached public answer
+(--read-path), and the same read refused with 429 because its client's minute is spent (what a
+client hammering the API costs the workers). Needs valgrind. Prints the figures; asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ sys.path.insert(0, str(ROOT))
 
 def measure(args: argparse.Namespace) -> None:
     """In the process valgrind runs: warm up, then count --requests requests of one kind."""
-    os.environ.setdefault("MARKETPLACE_RATE_LIMIT_PER_MINUTE", "1000000000")
+    os.environ["MARKETPLACE_RATE_LIMIT_PER_MINUTE"] = "1" if args.measure == "refused" else (
+        "1000000000")
     os.environ.setdefault("MARKETPLACE_REDIS_URL", args.redis)
     from marketplace.app import create_app
 
-    client = create_app({"DATABASE_URL": args.database}).test_client()
+    client = create_app({"DATABASE_URL": args.database,  # counts of their own in Redis
+                         "RATE_LIMIT_KEY_PREFIX": f"bench-{uuid.uuid4().hex}"}).test_client()
     member = args.member.split(",")  # username, password, seller, buyer
     token = client.post("/api/v1/auth/tokens", json={"username": member[0],
                                                       "password": member[1]}).get_json()["token"]
@@ -62,7 +66,12 @@ def measure(args: argparse.Namespace) -> None:
         answer = client.get(args.read_path)
         assert answer.status_code == 200, answer.get_json()
 
-    one = record if args.measure == "record" else read
+    def refused() -> None:
+        answer = client.get(args.read_path)
+        assert answer.status_code == 429, answer.get_json()
+
+    # With "refused" the minute's one request was the token's: every read after it is refused.
+    one = {"record": record, "read": read, "refused": refused}[args.measure]
     for _ in range(args.warm):
         one()
     switch = ["callgrind_control", "--instr=on", str(os.getpid())]
@@ -114,7 +123,8 @@ def main() -> None:
                         help="a public GET answered from the cache after the first time")
     parser.add_argument("--redis", default=os.environ.get("MARKETPLACE_REDIS_URL",
                                                           "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--measure", choices=["record", "read"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["record", "read", "refused"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--member", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -138,6 +148,8 @@ def main() -> None:
               "a request", flush=True)
         print(f"  cached read of {args.read_path}: {count(args, 'read', member) / 1e6:.3f} M "
               "instructions a request", flush=True)
+        print(f"  the same read refused (429, the client's minute spent): "
+              f"{count(args, 'refused', member) / 1e6:.3f} M instructions a request", flush=True)
     finally:
         if made is not None:
             admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -91,6 +91,40 @@ def test_rate_limit_is_shared_by_every_worker(database_url: str) -> None:
     assert worker_a.get("/healthz").status_code == 200
 
 
+def test_a_refused_client_is_refused_by_the_worker_until_its_window_ends(
+        database_url: str) -> None:
+    """Once Redis has refused a client, each worker refuses it by itself for the rest of the
+    window: the counts in Redis stop growing, and the answers stay the same."""
+    import redis
+
+    config = _limit_config(database_url, per_minute=2, per_second=100)
+    worker_a = create_app(config).test_client()
+    worker_b = create_app(config).test_client()
+    counts = redis.Redis.from_url(config["REDIS_URL"])
+    minute = f"{config['RATE_LIMIT_KEY_PREFIX']}:addr:127.0.0.1:60s"
+
+    answers = [worker_a.get("/api/v1/organizations") for _ in range(8)]
+    assert [a.status_code for a in answers] == [200, 200] + [429] * 6
+    assert int(counts.get(minute)) == 3  # the first refusal was counted; the five after, not
+    assert all(1 <= int(a.headers["Retry-After"]) <= 60 for a in answers[2:])
+    assert answers[-1].mimetype == "application/problem+json"
+    # Another worker has not been told: it asks Redis once, which refuses, then it knows too.
+    assert [worker_b.get("/api/v1/organizations").status_code for _ in range(3)] == [429] * 3
+    assert int(counts.get(minute)) == 4
+    # Another client is not caught by the memory of the first.
+    assert worker_a.get("/api/v1/organizations",
+                        headers={"Authorization": "Bearer other"}).status_code == 200
+
+
+def test_a_client_refused_by_the_second_is_served_again_in_the_next_one(
+        database_url: str) -> None:
+    client = _limited_client(database_url, per_minute=1000, per_second=1)
+    statuses = [client.get("/api/v1/organizations").status_code for _ in range(4)]
+    assert statuses.count(429) >= 2, statuses
+    time.sleep(1.1)  # the worker's memory of the refusal ends with the second's window
+    assert client.get("/api/v1/organizations").status_code == 200
+
+
 @pytest.mark.parametrize("proxies", [0, 1])
 def test_the_address_limit_believes_only_trusted_proxies(database_url: str, proxies: int) -> None:
     """Behind one trusted proxy each client's own address has its budget; with none, a
