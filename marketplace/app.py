@@ -105,7 +105,7 @@ def _request_boundary(app: Flask) -> None:
     @app.after_request
     def _commit(response: Response) -> Response:
         if request.method in ("GET", "HEAD", "OPTIONS") or response.status_code >= 400:
-            db.session.rollback()
+            db.rollback()
             return response
         try:
             db.session.commit()  # the audit entries are chained here too

@@ -167,6 +167,13 @@ def bind(url: str) -> Engine:
     return engine
 
 
+def rollback() -> None:
+    """Roll back the thread's session, if it has one: a request answered without the database
+    (a cached read, a refused one) makes none, and need not make one to roll it back."""
+    if session.registry.has():
+        session.rollback()
+
+
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """Commit on success, roll back on any error: the boundary for CLI commands and jobs."""

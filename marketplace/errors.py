@@ -140,7 +140,7 @@ def problem_response(body: dict[str, Any], status: int) -> Response:
 
 def _rollback() -> None:
     try:
-        db.session.rollback()
+        db.rollback()
     except Exception:  # pragma: no cover - a broken connection; the pool replaces it
         log.exception("rollback failed")
 
