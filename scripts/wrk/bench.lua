@@ -4,10 +4,26 @@
 --   wrk -t2 -c32 -d15s -s scripts/wrk/bench.lua URL -- [token=T] [rate=R] [contracts=FILE]
 --
 --   token=T        send "Authorization: Bearer T" with every request
---   rate=R         each connection waits 1/R s after a response before its next request
+--   rate=R         this thread's connections together start R requests a second, on a fixed
+--                  schedule (wrk2's constant arrival rate): a slow answer shortens the wait
+--                  before the next start instead of adding to it, and starts the schedule
+--                  fell behind on go at once; so the rate offered is R as long as the thread
+--                  has a free connection (one request at a time each)
 --   contracts=FILE POST a new contract to URL's path per request; FILE has one member a line,
 --                  "token<TAB>seller_uscc<TAB>buyer_uscc"; each request carries its own
 --                  Idempotency-Key (unique per run, thread and request)
+
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } bench_timeval;
+int gettimeofday(bench_timeval *tv, void *tz);
+]]
+local timeval = ffi.new("bench_timeval")
+
+local function now_ms()
+  ffi.C.gettimeofday(timeval, nil)
+  return tonumber(timeval.tv_sec) * 1000 + tonumber(timeval.tv_usec) / 1000
+end
 
 local threads = {}
 local next_id = 1
@@ -29,8 +45,15 @@ function init(args)
     wrk.headers["Authorization"] = "Bearer " .. opts.token
   end
   if opts.rate then
-    local pause = 1000 / tonumber(opts.rate)
-    delay = function() return pause end
+    local interval = 1000 / tonumber(opts.rate)  -- ms between two starts on this thread
+    local next_start = nil
+    delay = function()  -- called after each answer: wait for the next start of the schedule
+      local now = now_ms()
+      next_start = next_start or now
+      local wait = next_start - now
+      next_start = next_start + interval
+      return wait > 0 and wait or 0
+    end
   end
   if opts.contracts then
     members = {}
