@@ -24,6 +24,7 @@ import hashlib
 import logging
 import math
 import time
+from typing import NoReturn
 
 import redis
 from flask import Flask, request
@@ -91,7 +92,7 @@ class RateLimiter:
             self._remember(client, ends, index)
             self._refuse(ends, index, now)
 
-    def _refuse(self, ends: float, index: int, now: float) -> None:
+    def _refuse(self, ends: float, index: int, now: float) -> NoReturn:
         allowed, _seconds, name = self.budgets[index]
         raise TooManyRequests(f"{allowed} requests per {name}",
                               retry_after=max(1, math.ceil(ends - now)))
