@@ -1,34 +1,38 @@
 """The audit trail: every state change that matters leaves an entry, chained by hash.
 
 `record` keeps the entry with the session, and the entries are chained when the transaction
-commits (or when something reads the trail first): under one advisory lock, each takes the
-hash of the entry before it. The lock is held from then to the end of the commit only, so
-concurrent requests do their work in parallel and queue only for each other's commits, not
-for whole transactions. An entry of a transaction that rolls back is never written.
+commits (or when something reads the trail first): under the row lock of the chain's head
+(`audit_head`), each takes the hash of the entry before it. The lock is held from then to the
+end of the commit only, so concurrent requests do their work in parallel and queue only for
+each other's commits, not for whole transactions. An entry of a transaction that rolls back is
+never written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, insert, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Text, bindparam, event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from marketplace import db
-from marketplace.audit.models import AuditEntry
+from marketplace.audit.models import AuditEntry, AuditHead
 
 if TYPE_CHECKING:
     from marketplace.auth.identity import Identity
 
+log = logging.getLogger("marketplace.audit")
+
 GENESIS = "0" * 64
-AUDIT_LOCK = 0x4D4B5441  # one writer at a time extends the chain
+HEAD = 1  # the id of audit_head's one row
 
 
 def _plain(value: Any) -> Any:
@@ -44,8 +48,9 @@ def _plain(value: Any) -> Any:
 
 
 def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+    """sha256 of the previous entry's hash and the entry's fields as canonical JSON, in UTF-8
+    (computed in SQL too, by `seal` on PostgreSQL: keep the two alike)."""
+    return hashlib.sha256((prev_hash + _payload(fields)).encode()).hexdigest()
 
 
 def _hashed_fields(e: AuditEntry) -> dict[str, Any]:
@@ -95,54 +100,82 @@ PENDING = db.transaction_info("audit_pending")
 def seal(s: Session | None = None) -> None:
     """Chain and write the session's pending entries (a no-op without any).
 
-    The transaction's own pending writes are flushed first, outside the lock; under it there
-    are only the previous hash and the entries' Core insert, whose ids (and so the chain's
-    order) follow the order of the rows."""
+    The transaction's own pending writes are flushed first. Then the chain's head row
+    (`audit_head`) is locked and moved forward to the last new entry; its row lock, held to
+    the commit, makes concurrent commits extend the chain one after another. Under READ
+    COMMITTED a statement that waited for that lock works on the row as the previous holder
+    committed it, so no two entries ever take the same previous hash.
+
+    On PostgreSQL a single entry (nearly every request) is one statement: the head moves
+    forward in a data-modifying WITH, the entry's hash computed there by `entry_hash`'s formula,
+    and the entry takes both hashes from it. Several entries are chained here, in the order
+    recorded, and written in one insert."""
     s = s or db.session()
     pending = s.info.pop(PENDING, None)
     if not pending:
         return
     s.flush()
-    prev = _locked_chain_head(s)
+    connection = db.connection(s)
+    if len(pending) == 1 and db.is_postgres(s):
+        entry = pending[0]
+        sealed = connection.execute(_SEAL_ONE, {
+            "payload": _payload(_hashed_fields(entry)),
+            **{f"entry_{column}": getattr(entry, column) for column in _ENTRY_COLUMNS},
+        }).first()
+        if sealed is not None:
+            entry.prev_hash, entry.hash = sealed
+            return
+        # No head row yet: a database emptied by hand. The general way below makes it.
+    prev = _locked_head(connection)
     rows = []
     for entry in pending:
         entry.prev_hash = prev
         entry.hash = prev = entry_hash(prev, _hashed_fields(entry))
         rows.append({column: getattr(entry, column) for column in _COLUMNS})
-    db.connection(s).execute(_INSERT, rows)
+    connection.execute(_INSERT, rows)
+    connection.execute(_MOVE_HEAD, {"prev": rows[-1]["prev_hash"], "last": prev})
 
 
-def _locked_chain_head(s: Session) -> str:
-    """The hash of the chain's last entry, read under the audit lock (held to the commit).
+def _locked_head(connection: Any) -> str:
+    """The head's hash, its row locked to the commit; the row is made if it is missing (from
+    the chain's last entry, which an emptied database does not have)."""
+    head = connection.scalar(_LOCK_HEAD)
+    if head is None:
+        last = connection.execute(_LAST_LINK).first() or (GENESIS, GENESIS)
+        if last[1] != GENESIS:
+            log.warning("the audit chain's head row was missing; made again from its last entry")
+        dialect_insert = (postgresql.insert if connection.dialect.name == "postgresql"
+                          else sqlite.insert)
+        connection.execute(dialect_insert(_HEAD).values(  # or wait for a concurrent commit's
+            id=HEAD, prev_hash=last[0], hash=last[1]).on_conflict_do_nothing())
+        head = connection.scalar(_LOCK_HEAD)
+    return str(head)
 
-    On PostgreSQL the lock and the read go to the server as one message of two statements (the
-    simple query protocol): one round trip where there were two, on every audited change. Under
-    READ COMMITTED each statement of such a message takes its snapshot when it starts, so the
-    read, which starts once the lock is granted, sees every entry committed by the lock's previous
-    holder. One statement that locked and read would take its snapshot before waiting for the
-    lock, and fork the chain. SQLite serialises writers: no lock."""
-    connection = db.connection(s)
-    if not db.is_postgres(s):
-        return connection.scalar(_LAST_HASH) or GENESIS
-    # Through SQLAlchemy, so that a connection lost here is handled as anywhere else. Without
-    # parameters psycopg sends the simple query and never prepares one of several statements.
-    result = connection.exec_driver_sql(_LOCK_THEN_LAST_HASH)
-    try:
-        cursor = result.cursor  # psycopg has both answers; the result shows the first
-        cursor.nextset()
-        row = cursor.fetchone()
-    finally:
-        result.close()
-    return row[0] if row and row[0] else GENESIS
+
+def _payload(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 # Built once: every change that matters runs them.
-_TABLE = AuditEntry.__table__
+_TABLE, _HEAD = AuditEntry.__table__, AuditHead.__table__
 _COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
-_LAST_HASH = select(_TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
-_LOCK_THEN_LAST_HASH = f"SELECT pg_advisory_xact_lock({AUDIT_LOCK}); " + str(
-    _LAST_HASH.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+_ENTRY_COLUMNS = tuple(c for c in _COLUMNS if c not in ("prev_hash", "hash"))
+_LAST_LINK = select(_TABLE.c.prev_hash, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT = insert(_TABLE)
+_LOCK_HEAD = select(_HEAD.c.hash).where(_HEAD.c.id == HEAD).with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD).values(prev_hash=bindparam("prev"),
+                                                           hash=bindparam("last"))
+# entry_hash in SQL: sha256 of the previous hash and the payload, as UTF-8, in hex.
+_ADVANCED = update(_HEAD).where(_HEAD.c.id == HEAD).values(
+    prev_hash=_HEAD.c.hash,
+    hash=func.encode(func.sha256(func.convert_to(
+        _HEAD.c.hash.concat(bindparam("payload", type_=Text)), "UTF8")), "hex"),
+).returning(_HEAD.c.prev_hash, _HEAD.c.hash).cte("advanced")
+_SEAL_ONE = insert(_TABLE).from_select(
+    [*_ENTRY_COLUMNS, "prev_hash", "hash"],
+    select(*(bindparam(f"entry_{c}", type_=_TABLE.c[c].type) for c in _ENTRY_COLUMNS),
+           _ADVANCED.c.prev_hash, _ADVANCED.c.hash),
+).returning(_TABLE.c.prev_hash, _TABLE.c.hash)
 
 
 @event.listens_for(Session, "before_commit")
@@ -177,13 +210,21 @@ def _entries(batch: int = 5000) -> Iterator[AuditEntry]:
 
 
 def verify_chain() -> ChainReport:
+    """Every entry from the first: its link to the one before and its own hash; then the head,
+    which must be the last entry's hash (else entries were deleted from the end)."""
     prev = GENESIS
-    checked = 0
+    checked = last_id = 0
     for e in _entries():
         if e.prev_hash != prev:
             return ChainReport(checked, e.id, "links to a different previous entry")
         if entry_hash(prev, _hashed_fields(e)) != e.hash:
             return ChainReport(checked, e.id, "its content does not match its hash")
-        prev = e.hash
+        prev, last_id = e.hash, e.id
         checked += 1
+    head = db.session.scalar(select(AuditHead.hash).where(AuditHead.id == HEAD))
+    if head is None and checked:
+        return ChainReport(checked, last_id, "the chain's head row is missing")
+    if head is not None and head != prev:
+        return ChainReport(checked, last_id, "the chain's head is not this last entry: entries "
+                           "recorded after it are missing")
     return ChainReport(checked, None, None)

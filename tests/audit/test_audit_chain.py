@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from marketplace import db
 from marketplace.audit.models import AuditEntry
@@ -55,11 +55,28 @@ def test_chain_detects_a_deleted_entry(app, create_org) -> None:
     assert not verify_chain().ok
 
 
+def test_chain_detects_entries_deleted_from_the_end(app, create_org) -> None:
+    """Only the chain's head row knows how far the chain went: without it, deleting the last
+    entries would leave a shorter chain that verifies."""
+    _register_some(create_org)
+    entries = list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert verify_chain().ok
+    db.session.delete(entries[-1])
+    db.session.commit()
+    db.session.expire_all()
+    report = verify_chain()
+    assert not report.ok and report.first_bad_id == entries[-2].id
+    assert "missing" in (report.problem or "")
+
+
 def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
     """Eight transactions record at once and stay open a while: each entry is chained at its
-    commit, so the chain holds all eight in one line, and a rolled-back one leaves nothing."""
+    commit, so the chain holds all eight in one line, and a rolled-back one leaves nothing.
+    Twice: the first eight find the database emptied (no head row: they make it, racing), the
+    next eight move the head forward in one statement each."""
     import time
 
+    from marketplace.audit.models import AuditHead
     from marketplace.audit.services import record
     from marketplace.auth.identity import system
     from tests.dbutil import run_together
@@ -68,8 +85,13 @@ def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
         record(system("test"), "test.concurrent", "test", 1, after={"at": time.time()})
         time.sleep(0.05)  # the transactions overlap; none holds the chain while it waits
 
-    results = run_together(committing_app, 8, work)
-    assert results == [None] * 8
+    with committing_app.app_context():
+        db.session.execute(delete(AuditHead))
+        db.session.commit()
+    assert run_together(committing_app, 8, work) == [None] * 8
+    with committing_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditHead)) == 1
+    assert run_together(committing_app, 8, work) == [None] * 8
 
     def rolled_back() -> None:
         record(system("test"), "test.rolled_back", "test", 2)
@@ -78,7 +100,7 @@ def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
     assert isinstance(run_together(committing_app, 1, rolled_back)[0], RuntimeError)
     with committing_app.app_context():
         actions = list(db.session.scalars(select(AuditEntry.action)))
-        assert actions.count("test.concurrent") == 8 and "test.rolled_back" not in actions
+        assert actions.count("test.concurrent") == 16 and "test.rolled_back" not in actions
         report = verify_chain()
         assert report.ok and report.checked == len(actions)
 
