@@ -162,7 +162,8 @@ _COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 _ENTRY_COLUMNS = tuple(c for c in _COLUMNS if c not in ("prev_hash", "hash"))
 _LAST_LINK = select(_TABLE.c.prev_hash, _TABLE.c.hash).order_by(_TABLE.c.id.desc()).limit(1)
 _INSERT = insert(_TABLE)
-_LOCK_HEAD = select(_HEAD.c.hash).where(_HEAD.c.id == HEAD).with_for_update()
+_HEAD_HASH = select(_HEAD.c.hash).where(_HEAD.c.id == HEAD)
+_LOCK_HEAD = _HEAD_HASH.with_for_update()
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD).values(prev_hash=bindparam("prev"),
                                                            hash=bindparam("last"))
 # entry_hash in SQL: sha256 of the previous hash and the payload, as UTF-8, in hex.
@@ -210,8 +211,11 @@ def _entries(batch: int = 5000) -> Iterator[AuditEntry]:
 
 
 def verify_chain() -> ChainReport:
-    """Every entry from the first: its link to the one before and its own hash; then the head,
-    which must be the last entry's hash (else entries were deleted from the end)."""
+    """Every entry from the first: its link to the one before and its own hash; and the head,
+    read before the walk, must be among them (else entries were deleted from the end). Entries
+    committed during the walk come after that head: the trail can be verified while in use."""
+    head = db.session.scalar(_HEAD_HASH)
+    head_seen = head == GENESIS
     prev = GENESIS
     checked = last_id = 0
     for e in _entries():
@@ -220,11 +224,11 @@ def verify_chain() -> ChainReport:
         if entry_hash(prev, _hashed_fields(e)) != e.hash:
             return ChainReport(checked, e.id, "its content does not match its hash")
         prev, last_id = e.hash, e.id
+        head_seen = head_seen or e.hash == head
         checked += 1
-    head = db.session.scalar(select(AuditHead.hash).where(AuditHead.id == HEAD))
-    if head is None and checked:
+    if head is None and checked and db.session.scalar(_HEAD_HASH) is None:
         return ChainReport(checked, last_id, "the chain's head row is missing")
-    if head is not None and head != prev:
+    if head is not None and not head_seen:
         return ChainReport(checked, last_id, "the chain's head is not this last entry: entries "
                            "recorded after it are missing")
     return ChainReport(checked, None, None)

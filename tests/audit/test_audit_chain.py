@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import pairwise
 
 from sqlalchemy import delete, func, select, update
@@ -67,6 +68,27 @@ def test_chain_detects_entries_deleted_from_the_end(app, create_org) -> None:
     report = verify_chain()
     assert not report.ok and report.first_bad_id == entries[-2].id
     assert "missing" in (report.problem or "")
+
+
+def test_the_chain_verifies_while_entries_are_added(app, create_org, monkeypatch) -> None:
+    """An entry committed after verify has read the last entries, but before it finishes, is no
+    sign of entries missing from the end."""
+    from marketplace.audit import services
+    from marketplace.auth.identity import system
+
+    _register_some(create_org)
+    walk = services._entries
+
+    def entries_then_one_more_committed() -> Iterator[AuditEntry]:
+        yield from walk()
+        services.record(system("test"), "test.during_verify", "test", 1)
+        db.session.commit()
+
+    monkeypatch.setattr(services, "_entries", entries_then_one_more_committed)
+    report = verify_chain()
+    assert report.ok, report
+    monkeypatch.setattr(services, "_entries", walk)
+    assert verify_chain().checked == report.checked + 1
 
 
 def test_concurrent_writers_chain_every_entry_once(committing_app) -> None:
