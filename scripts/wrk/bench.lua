@@ -6,9 +6,9 @@
 --   token=T        send "Authorization: Bearer T" with every request
 --   rate=R         this thread's connections together start R requests a second, on a fixed
 --                  schedule (wrk2's constant arrival rate): a slow answer shortens the wait
---                  before the next start instead of adding to it, and starts the schedule
---                  fell behind on go at once; so the rate offered is R as long as the thread
---                  has a free connection (one request at a time each)
+--                  before the next start instead of adding to it, and a start that is already
+--                  late goes at once; so the rate offered is R as long as the thread has a
+--                  free connection (each has one request at a time)
 --   contracts=FILE POST a new contract to URL's path per request; FILE has one member a line,
 --                  "token<TAB>seller_uscc<TAB>buyer_uscc"; each request carries its own
 --                  Idempotency-Key (unique per run, thread and request)
