@@ -16,6 +16,7 @@ from flask_smorest import Api, Blueprint
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from marketplace import api as api_conventions
 from marketplace import config as config_module
 from marketplace import db, errors, observability, ratelimit
 
@@ -53,6 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _request_boundary(app)
     observability.init_app(app)
     ratelimit.init_app(app)
+    app.before_request(api_conventions.refuse_nul_characters)  # after the rate limit's count
     return app
 
 

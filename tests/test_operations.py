@@ -326,3 +326,31 @@ def test_a_connection_the_database_dropped_is_replaced(database_url: str, monkey
     assert cut_every_connection() >= 1
     assert read() == 503
     assert read() == 200
+
+
+def test_the_character_u0000_is_refused_wherever_it_comes(client, as_role) -> None:
+    """PostgreSQL refuses U+0000 in text: every endpoint answers 422 and names where it was,
+    in the query, in the path or anywhere in a JSON body, instead of failing in the query."""
+    search = client.get("/api/v1/organizations", query_string={"name": "苏州\x00大学",
+                                                                "kind": "university"})
+    assert search.status_code == 422 and search.mimetype == "application/problem+json"
+    assert [e["field"] for e in search.get_json()["errors"]] == ["name"]
+
+    bureau = as_role("bureau_reviewer")
+    audit = client.get("/api/v1/audit?entity_id=%00", headers=bureau)
+    assert audit.status_code == 422
+
+    admin = as_role("bureau_admin")
+    policy = client.post("/api/v1/support/policies", headers=admin, json={
+        "code": "SZ\x00", "rates": {"seller": "0.1"}, "eligible_types": ["transfer", "x\x00"]})
+    assert policy.status_code == 422
+    assert {e["field"] for e in policy.get_json()["errors"]} == {"code", "eligible_types.1"}
+
+    member = as_role("org_member")
+    contract = client.post("/api/v1/contracts", headers={**member, "Idempotency-Key": "nul-1"},
+                           json={"title": "技术\x00开发", "type": "development_commissioned"})
+    assert contract.status_code == 422
+    assert [e["field"] for e in contract.get_json()["errors"]] == ["title"]
+    # The same text written out (a backslash, then "u0000") is ordinary text.
+    plain = client.get("/api/v1/organizations", query_string={"name": "\\u0000"})
+    assert plain.status_code == 200
