@@ -133,7 +133,7 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         errors.setdefault("eligible_types", []).append("a non-empty list of contract types")
         types = []
     for t in types:
-        if t not in CONTRACT_TYPES:
+        if not isinstance(t, str) or t not in CONTRACT_TYPES:
             errors.setdefault("eligible_types", []).append(f"unknown contract type {t!r}")
     kinds_in = data.get("eligible_kinds")
     kinds: dict[str, frozenset[str]] = {}
@@ -148,9 +148,9 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
                 errors.setdefault(f"eligible_kinds.{role}", []).append("a list of kinds")
                 continue
             for k in listed:
-                if k not in ORG_KINDS:
+                if not isinstance(k, str) or k not in ORG_KINDS:
                     errors.setdefault(f"eligible_kinds.{role}", []).append(f"unknown kind {k!r}")
-            kinds[role] = frozenset(listed)
+            kinds[role] = frozenset(k for k in listed if isinstance(k, str))
     budget: Decimal | None = None
     if data.get("budget") is not None:
         budget = _decimal(data["budget"], "budget", errors, places=2)

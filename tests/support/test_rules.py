@@ -122,6 +122,15 @@ def test_policy_problems_are_reported_together() -> None:
             "eligible_types", "extra"} <= fields
 
 
+def test_lists_of_other_things_than_names_are_problems_not_crashes() -> None:
+    bad = dict(POLICY, eligible_types=[{"type": "transfer"}, ["license"]],
+               eligible_kinds={"seller": [{}], "buyer": [["enterprise"]], "intermediary": []})
+    with pytest.raises(PolicyError) as problem:
+        parse_policy(bad)
+    assert {"eligible_types", "eligible_kinds.seller", "eligible_kinds.buyer"} <= set(
+        problem.value.errors)
+
+
 def test_a_string_rate_with_too_many_places_is_refused() -> None:
     with pytest.raises(PolicyError) as problem:
         parse_policy(dict(POLICY, rates=dict(POLICY["rates"], buyer="0.1000000001")))
