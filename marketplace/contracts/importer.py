@@ -562,8 +562,8 @@ class _ContractChecker:
 COPY_COLUMNS = (
     "contract_no", "title", "seller_id", "buyer_id", "intermediary_id", "total_amount",
     "technical_amount", "signed_on", "registered_at", "cancelled_at", "type", "subtype",
-    "field", "related_party", "status", "version", "source", "created_at", "updated_at",
-)
+    "field", "related_party", "status", "version", "source",
+)  # created_at and updated_at: the server's default, now() (migration 20261201_0015)
 # The start of a COPY line made by the fast path, up to registered_at, every cell by its exact
 # form (none can hold a tab, so no cell can pass for its neighbour): the contract number in ASCII
 # digits, a title without a backslash (printable already), the three parties' ids, two plain
@@ -579,18 +579,22 @@ _FAST_LINE = re.compile(
 _OFFSET_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-](?:0\d|1[0-5]):[0-5]\d")
 
 
-def _constant_tail(now: str) -> str:
-    return f"\t1\timport\t{now}\t{now}\n"  # version, source, created_at, updated_at
+CONSTANT_TAIL = "\t1\timport\n"  # version, source
 
 
-def _categories(r: ContractRow, tail: str) -> str:
-    return (f"{r.type}\t{r.subtype or NULL}\t{r.field}\t{'t' if r.related_party else 'f'}\t"
-            f"{r.status}{tail}")
+def category_text(kind: str, subtype: str | None, field: str, related_party: bool,
+                  status: str) -> str:
+    """The end of a COPY line: the categorical cells, then the constant ones."""
+    return (f"{kind}\t{subtype or NULL}\t{field}\t{'t' if related_party else 'f'}\t"
+            f"{status}{CONSTANT_TAIL}")
 
 
-def _contract_line(now: str) -> Callable[[ContractRow], str]:
+def _categories(r: ContractRow) -> str:
+    return category_text(r.type, r.subtype, r.field, r.related_party, r.status)
+
+
+def contract_line() -> Callable[[ContractRow], str]:
     """The COPY line (COPY_COLUMNS) of a checked row."""
-    tail = _constant_tail(now)
 
     def line(r: ContractRow) -> str:
         return "\t".join((
@@ -598,7 +602,7 @@ def _contract_line(now: str) -> Callable[[ContractRow], str]:
             NULL if r.intermediary_id is None else str(r.intermediary_id), str(r.total_amount),
             str(r.technical_amount), r.signed_on.isoformat(), r.registered_at.isoformat(),
             NULL if r.cancelled_at is None else r.cancelled_at.isoformat(),
-            _categories(r, tail),
+            _categories(r),
         ))
 
     return line
@@ -616,9 +620,8 @@ class _FastLines:
     escapes, an instant without an offset, …) goes to `check`.
     """
 
-    def __init__(self, checker: _ContractChecker, now: str) -> None:
+    def __init__(self, checker: _ContractChecker) -> None:
         self.checker = checker
-        self.tail = _constant_tail(now)
         self.orgs = {code: str(id_) for code, id_ in checker.orgs.valid.items()}
         self.intermediaries = {"": NULL, **self.orgs}
         self.categories: dict[tuple[str, ...], tuple[str, str]] = {}  # → (status, COPY text)
@@ -630,8 +633,7 @@ class _FastLines:
         """What `check` made of the cells of a row it accepted."""
         (_, kind, subtype, _, field, seller, buyer, intermediary, _, _, signed_on, registered_at,
          related, status, cancelled_at) = cells
-        self.categories[kind, subtype, field, related, status] = (r.status,
-                                                                  _categories(r, self.tail))
+        self.categories[kind, subtype, field, related, status] = (r.status, _categories(r))
         self.orgs[seller], self.orgs[buyer] = str(r.seller_id), str(r.buyer_id)
         self.intermediaries[intermediary] = (NULL if r.intermediary_id is None
                                              else str(r.intermediary_id))
@@ -747,7 +749,7 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
     ), (tempfile.TemporaryFile("w+", encoding="utf-8") if postgres else nullcontext()) as known_out:
         tick = _progress(stream, progress)
         with RowWriter(table, COPY_COLUMNS if postgres else STORED_COLUMNS,
-                       _contract_line(now.isoformat()), _contract_dict(now)) as writer:
+                       contract_line(), _contract_dict(now)) as writer:
             if postgres:
                 known = _copy_contracts(stream, report, checker, existing, writer, tick, known_out)
             else:
@@ -838,8 +840,8 @@ def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChe
     position = {column: i for i, column in enumerate(header)}  # the last of a repeated one
     order = (None if header == list(CONTRACT_COLUMNS)
              else itemgetter(*(position[c] for c in CONTRACT_COLUMNS)))
-    fast = _FastLines(checker, checker.now.isoformat())
-    fast_line, slow_line = fast.line, _contract_line(checker.now.isoformat())
+    fast = _FastLines(checker)
+    fast_line, slow_line = fast.line, contract_line()
     seen: dict[str, int] = {}
     known = 0
     rows = report.rows

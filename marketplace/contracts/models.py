@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -83,8 +84,11 @@ class Contract(Base):
     version: Mapped[int] = mapped_column(default=1)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | import
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # On PostgreSQL the two also default to now(): the bulk import's COPY leaves them out.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow,
+                                                 server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow,
+                                                 server_default=func.now())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
