@@ -50,7 +50,14 @@ class Contract(Base):
             "'cancelled')",
             name="status_known",
         ),
-        Index("ix_contracts_status_registered_at", "status", "registered_at"),
+        # Registered contracts are asked for by time (the indices, the support runs); the
+        # others, few, by their state (the bureau's queue of submitted contracts).
+        Index("ix_contracts_registered_at", "registered_at",
+              postgresql_where=text("status = 'registered'"),
+              sqlite_where=text("status = 'registered'")),
+        Index("ix_contracts_status", "status",
+              postgresql_where=text("status <> 'registered'"),
+              sqlite_where=text("status <> 'registered'")),
         # A party's contracts in time order: "was it on a contract before this month?" is one
         # probe (the indices' newcomers), and the foreign keys are served too.
         Index("ix_contracts_seller_id_registered_at", "seller_id", "registered_at"),
