@@ -73,7 +73,10 @@ class Contract(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contract_no: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # Digits: compared byte by byte ("C") on PostgreSQL, as SQLite always does, instead of by
+    # the database's language rules; the unique index builds and probes faster.
+    contract_no: Mapped[str | None] = mapped_column(
+        String(32).with_variant(String(32, collation="C"), "postgresql"), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     subtype: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(300))
