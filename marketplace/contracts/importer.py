@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import os
 import re
 import tempfile
@@ -304,6 +305,15 @@ class RowWriter:
         if len(self.buffer) >= COPY_ROWS:
             self._flush()
 
+    def add_block(self, data: bytes, rows: int) -> None:
+        """Rows already made into COPY text, one after another (PostgreSQL only)."""
+        if self.stopped or not rows:
+            return
+        self._flush()  # the lines given before, first
+        self._start()
+        self._copy.write(data)
+        self.count += rows
+
     def stop(self) -> None:
         self.stopped = True
         self.buffer.clear()
@@ -312,19 +322,21 @@ class RowWriter:
         if not self.buffer:
             return
         if self.postgres:
-            if self._copy is None:
-                raw = db.session.connection().connection.driver_connection
-                statement = (f"COPY {self.table.name} ({', '.join(self.columns)}) "
-                             "FROM STDIN")
-                from psycopg.copy import QueuedLibpqWriter
-
-                cursor = raw.cursor()
-                self._copying = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
-                self._copy = self._copying.__enter__()
+            self._start()
             self._copy.write("".join(self.buffer))
         else:
             db.session.execute(insert(self.table), self.buffer)
         self.buffer.clear()
+
+    def _start(self) -> None:
+        if self._copy is None:
+            raw = db.session.connection().connection.driver_connection
+            statement = f"COPY {self.table.name} ({', '.join(self.columns)}) FROM STDIN"
+            from psycopg.copy import QueuedLibpqWriter
+
+            cursor = raw.cursor()
+            self._copying = cursor.copy(statement, writer=QueuedLibpqWriter(cursor))
+            self._copy = self._copying.__enter__()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
@@ -730,7 +742,27 @@ def _contract_dict(now: datetime) -> Callable[[ContractRow], dict[str, Any]]:
 @_all_or_nothing
 def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = "",
                      progress: Progress | None = None) -> ImportReport:
-    """The registration system's contracts export (see the module docstring)."""
+    """The registration system's contracts export (see the module docstring).
+
+    On PostgreSQL a file or text in memory is first read by blocks of columns
+    (`columnar`); if that reading cannot decide it alone (a refused row, say), it is rolled
+    back and the file is read row by row, which names every problem."""
+    if db.is_postgres():
+        from marketplace.contracts import columnar
+
+        opener = columnar.readable(source)
+        if opener is not None:
+            try:
+                with db.session.begin_nested():
+                    return _import_contracts(actor, source, name, progress, opener)
+            except columnar.Irregular:
+                pass
+    return _import_contracts(actor, source, name, progress, None)
+
+
+def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
+                      progress: Progress | None, opener: Callable[[], IO[bytes]] | None
+                      ) -> ImportReport:
     report = ImportReport("contracts", name or str(source))
     s = db.session()
     postgres = db.is_postgres()
@@ -744,13 +776,18 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
     checker = _ContractChecker(report)
     now = checker.now
     table = Contract.__table__
-    with open_csv(source) as stream, (
+    text_source = io.StringIO(source.getvalue()) if isinstance(source, io.StringIO) and (
+        opener is not None) else source  # the caller's, untouched if this reading gives up
+    with open_csv(text_source) as stream, (
         _BulkLoad("contracts", indexes=True) if bulk else nullcontext()
     ), (tempfile.TemporaryFile("w+", encoding="utf-8") if postgres else nullcontext()) as known_out:
         tick = _progress(stream, progress)
         with RowWriter(table, COPY_COLUMNS if postgres else STORED_COLUMNS,
                        contract_line(), _contract_dict(now)) as writer:
-            if postgres:
+            if opener is not None:
+                known = _copy_columns(opener, report, checker, existing, writer, progress,
+                                      known_out)
+            elif postgres:
                 known = _copy_contracts(stream, report, checker, existing, writer, tick, known_out)
             else:
                 known = _insert_contracts(stream, report, checker, existing, writer, tick)
@@ -888,6 +925,85 @@ def _copy_contracts(stream: IO[str], report: ImportReport, checker: _ContractChe
                 report.add(reader.line_num, "row", f"unreadable: {exc}")
     finally:
         report.rows = rows
+
+
+class _FastBlock:
+    """The rows of a block that `columnar` decided, written in file order around the others:
+    the new ones to the COPY, those already stored to `known_out` with their line numbers."""
+
+    def __init__(self, lines: Any, stored: Any, first_line: int, writer: RowWriter,
+                 known_out: IO[str]) -> None:
+        self.lines, self.stored, self.first_line = lines, stored, first_line
+        self.writer, self.known_out = writer, known_out
+
+    def write(self, start: int, stop: int) -> int:
+        """Rows start to stop (not included) of the block; the number already stored."""
+        from marketplace.contracts.columnar import blob, pa, pc
+
+        lines = self.lines.slice(start, stop - start)
+        stored = self.stored.slice(start, stop - start)
+        decided = pc.is_valid(lines)
+        fresh = pc.filter(lines, pc.and_(decided, pc.invert(stored)))
+        self.writer.add_block(blob(fresh), len(fresh))
+        again = pc.and_(decided, stored)
+        if not pc.any(again).as_py():
+            return 0
+        first = self.first_line + start
+        numbers = pc.cast(pa.array(range(first, first + len(lines))), pa.string())
+        known = pc.filter(pc.binary_join_element_wise(numbers, lines, "\t"), again)
+        self.known_out.write(blob(known).decode())
+        return len(known)
+
+
+def _copy_columns(opener: Callable[[], IO[bytes]], report: ImportReport,
+                  checker: _ContractChecker, existing: set[str], writer: RowWriter,
+                  progress: Progress | None, known_out: IO[str]) -> int:
+    """What `_copy_contracts` does, a block of rows at a time (`columnar`); raises
+    `columnar.Irregular` where that cannot decide the file alone."""
+    from marketplace.contracts import columnar
+    from marketplace.contracts.columnar import pa
+
+    with opener() as raw:
+        header = columnar.header(raw.readline(), report, CONTRACT_COLUMNS, _header)
+        if header is None:
+            raise columnar.Irregular("the header")
+        raw.seek(0)
+        reader = columnar.ColumnarContracts(checker, header, CONTRACT_COLUMNS, existing,
+                                            category_text)
+        slow_line = contract_line()
+        known = 0
+        first_line = 2
+        try:
+            for batch in columnar.batches(raw, len(header)):
+                slow, lines, stored = reader.block(batch, first_line)
+                block = _FastBlock(lines, stored, first_line, writer, known_out)
+                start = 0
+                for line, parsed in slow:
+                    index = line - first_line
+                    known += block.write(start, index)
+                    start = index + 1
+                    if parsed is None:
+                        continue
+                    if parsed.contract_no in existing:
+                        known += 1
+                        known_out.write(f"{line}\t{slow_line(parsed)}")
+                    else:
+                        writer.add_line(slow_line(parsed))
+                known += block.write(start, len(batch))
+                first_line += len(batch)
+                if progress is not None:
+                    progress(raw.tell())
+        except pa.ArrowException as exc:  # a row Arrow cannot read (the wrong width, say)
+            raise columnar.Irregular(str(exc)) from exc
+        if not reader.numbers_unique():
+            raise columnar.Irregular("a contract number twice")
+        # Checked last, while the database still stores what was sent: until it passes, the
+        # lines and cells above are only provisional, and nothing is committed.
+        raw.seek(0)
+        if not columnar.plain_lines(raw):
+            raise columnar.Irregular("not one record a line")
+        report.rows = reader.rows
+        return known
 
 
 KNOWN_ROWS = "import_known_contracts"
