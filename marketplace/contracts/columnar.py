@@ -149,7 +149,7 @@ class ColumnarContracts:
                  existing: set[str], category_text: Callable[..., str]) -> None:
         self.checker = checker
         self.header = list(header)
-        self.existing = pa.array(sorted(existing), type=pa.string()) if existing else None
+        self.existing = existing
         self.category_text = category_text
         position = {column: i for i, column in enumerate(header)}  # the last of a repeated one
         self.order = [position[c] for c in columns]
@@ -309,8 +309,9 @@ class ColumnarContracts:
             pc.if_else(cancelled, cancelled_text, NULL), pc.struct_field(category, "text"),
             "\t")
         lines = pc.if_else(fast, lines, _NO_TEXT)
-        stored = (pc.is_in(number, value_set=self.existing) if self.existing is not None
-                  else pa.nulls(n, pa.bool_()).fill_null(False))
+        # Arrow would build its lookup table again for every block: a Python set is built once.
+        stored = (pa.array([n in self.existing for n in number.to_pylist()], type=pa.bool_())
+                  if self.existing else pa.repeat(False, n))
 
         slow: list[tuple[int, Any]] = []
         numbers = number
