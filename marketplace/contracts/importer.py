@@ -203,8 +203,21 @@ def _one_of(allowed: Sequence[str], what: str) -> Callable[[str], str]:
     return check
 
 
+def _rows_of(statement: Any) -> list[Any]:
+    """Every row of a statement through the driver's own cursor: SQLAlchemy's rows cost about
+    5 µs each, which is 0.2 s for the organisations a large import reads first (and seconds
+    for the numbers of a million stored contracts)."""
+    compiled = statement.compile(db.session.get_bind(), compile_kwargs={"literal_binds": True})
+    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _organisations() -> _Memo:
-    ids = dict(db.session.execute(select(Organisation.uscc, Organisation.id)).tuples().all())
+    ids = dict(_rows_of(select(Organisation.uscc, Organisation.id)))
 
     def org_id(cell: str) -> int:
         if cell in ids:  # stored codes are valid: no need to check the characters again
@@ -352,14 +365,17 @@ class _BulkLoad:
     load leaves empty (the check is queued for every row); adding them back checks every row at
     once.
 
-    With `indexes`, the table's other indexes go too (all but the primary key: the plain ones
-    and the unique constraints) and are built again at the end: a sorted build costs a fraction
-    of keeping them up to date row by row (measured on a million contracts: the COPY took 11.2 s
-    with them and 6.1 s without; building them again takes about 4 s). The import itself sees to
-    what the unique constraints would have refused (a number twice in the file, or one already
-    stored), so building them again cannot fail. All of it is DDL in the import's transaction:
-    a failed or rejected file rolls back to the savepoint, and the constraints and indexes are
-    back as they were; nobody else sees the table meanwhile (ACCESS EXCLUSIVE)."""
+    With `indexes`, the table's other indexes go too (the plain ones, the unique constraints and
+    the primary key, with the foreign keys of other tables that name it) and are built again at
+    the end: a sorted build costs a fraction of keeping them up to date row by row, each entry
+    logged on its own (measured on a million contracts: the COPY took 11.2 s with the plain and
+    unique ones and 6.1 s without; without the primary key too, 4.3-5.0 s against 5.8-7.4 s,
+    and building it again takes 0.3-0.4 s). The import itself sees to what the unique
+    constraints would have refused (a number twice in the file, or one already stored), and the
+    ids come from the table's sequence, so building them again cannot fail. All of it is DDL in
+    the import's transaction: a failed or rejected file rolls back to the savepoint, and the
+    constraints and indexes are back as they were; nobody else sees the table meanwhile (ACCESS
+    EXCLUSIVE), nor the tables whose foreign keys name it (payments, versions, grants, awards)."""
 
     # The sorts of the index builds, in memory rather than in temporary files (for this
     # transaction only).
@@ -369,15 +385,24 @@ class _BulkLoad:
         self.table, self.with_indexes = table, indexes
         self.constraints: list[tuple[str, str]] = []
         self.indexes: list[tuple[str, str]] = []
+        self.referencing: list[tuple[str, str, str]] = []  # (table, name, definition)
 
     def __enter__(self) -> _BulkLoad:
         s = db.session()
-        kinds = "'f', 'u'" if self.with_indexes else "'f'"
+        kinds = "'f', 'u', 'p'" if self.with_indexes else "'f'"
         self.constraints = [(name, definition) for name, definition in s.execute(text(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             f"WHERE conrelid = CAST(:t AS regclass) AND contype IN ({kinds}) "
-            "ORDER BY contype DESC, conname"  # unique before foreign keys, when added back
+            "ORDER BY contype DESC, conname"  # unique, primary key, foreign keys when added back
         ), {"t": self.table})]
+        if self.with_indexes:
+            self.referencing = [tuple(row) for row in s.execute(text(
+                "SELECT CAST(CAST(conrelid AS regclass) AS text), conname, "
+                "pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'f' "
+                "AND confrelid = CAST(:t AS regclass) AND conrelid <> confrelid ORDER BY 1, 2"
+            ), {"t": self.table})]
+            for table, name, _definition in self.referencing:  # they need the primary key
+                s.execute(text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
         if self.constraints:
             s.execute(text(f"ALTER TABLE {self.table} " + ", ".join(
                 f'DROP CONSTRAINT "{name}"' for name, _ in self.constraints)))
@@ -397,13 +422,16 @@ class _BulkLoad:
         if exc_type is not None:
             return  # the savepoint rolls back, and what was dropped comes back with it
         s = db.session()
-        if self.indexes or any(d.startswith("UNIQUE") for _, d in self.constraints):
+        if self.indexes or any(d.startswith(("UNIQUE", "PRIMARY KEY"))
+                               for _, d in self.constraints):
             s.execute(text(f"SET LOCAL maintenance_work_mem = '{self.MAINTENANCE_WORK_MEM}'"))
         for _name, definition in self.indexes:
             s.execute(text(definition))
         if self.constraints:
             s.execute(text(f"ALTER TABLE {self.table} " + ", ".join(
                 f'ADD CONSTRAINT "{name}" {definition}' for name, definition in self.constraints)))
+        for table, name, definition in self.referencing:
+            s.execute(text(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'))
         # Fresh statistics: the planner would otherwise take the grown table for the small one
         # it was (seen: the first index publication after a million-row import ran 70 s).
         s.execute(text(f"ANALYZE {self.table}"))
@@ -772,7 +800,8 @@ def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
         s.execute(text("LOCK TABLE contracts IN SHARE ROW EXCLUSIVE MODE"))
         if isinstance(source, str | Path):
             bulk = _is_bulk(Contract, os.path.getsize(source) // BYTES_PER_CONTRACT_ROW)
-    existing = set(s.scalars(select(Contract.contract_no).where(Contract.contract_no.is_not(None))))
+    existing = {number for number, in _rows_of(
+        select(Contract.contract_no).where(Contract.contract_no.is_not(None)))}
     checker = _ContractChecker(report)
     now = checker.now
     table = Contract.__table__

@@ -321,13 +321,15 @@ def test_a_bulk_load_rebuilds_what_it_dropped(app, backend, monkeypatch) -> None
     if backend != "postgresql":
         pytest.skip("the bulk path is PostgreSQL's")
 
-    def schema() -> set[tuple[str, ...]]:
+    def schema() -> set[tuple[str, ...]]:  # with the foreign keys of the tables that name it
         return set(db.session.execute(text(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'contracts' "
             "UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'contracts'::regclass")).tuples())
+            "WHERE conrelid = 'contracts'::regclass OR confrelid = 'contracts'::regclass"
+        )).tuples())
 
     before = schema()
+    assert {"pk_contracts", "fk_payments_contract_id_contracts"} <= {n for n, _ in before}
     monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
     runner = app.test_cli_runner()
     runner.invoke(cli, ["import", "organisations", str(EXAMPLE / "organisations.csv")])
