@@ -40,7 +40,9 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(config: dict[str, Any] | None = None, *, http: bool = True) -> Flask:
+    """The service. `http=False` leaves out the routes and the API document, for commands
+    that answer no request (the imports)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
@@ -49,7 +51,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     _init_extensions(app)
-    _register_blueprints(app)
+    if http:
+        _register_blueprints(app)
     errors.register(app)
     _request_boundary(app)
     observability.init_app(app)

@@ -354,3 +354,39 @@ def test_the_character_u0000_is_refused_wherever_it_comes(client, as_role) -> No
     # The same text written out (a backslash, then "u0000") is ordinary text.
     plain = client.get("/api/v1/organizations", query_string={"name": "\\u0000"})
     assert plain.status_code == 200
+
+
+def test_an_import_command_makes_its_app_without_the_http_routes(tmp_path, monkeypatch) -> None:
+    """`marketplace import …` answers no request: its app leaves out the routes and the API
+    document (half a second of its start), and the import works as ever. Other commands, such
+    as `db upgrade` or `serve` (above), get the routes."""
+    from click.testing import CliRunner
+
+    from marketplace import app as app_module
+    from marketplace import db
+    from marketplace.cli import cli
+    from tests.dbutil import EXAMPLE
+
+    made: list[Any] = []
+    real = app_module.create_app
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(app_module, "create_app", recording)
+    monkeypatch.setenv("MARKETPLACE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    runner = CliRunner()
+    try:
+        assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(cli, ["import", "organisations",
+                                     str(EXAMPLE / "organisations.csv")])
+        assert result.exit_code == 0, result.output
+        assert " new," in result.output
+    finally:
+        db.session.remove()
+    upgraded, imported = made
+    assert "/api/v1/contracts" in {rule.rule for rule in upgraded.url_map.iter_rules()}
+    routes = [r.rule for r in imported.url_map.iter_rules()
+              if not r.endpoint.startswith("api-docs")]
+    assert "/" not in routes and not [r for r in routes if r.startswith("/api/v1/")]
