@@ -9,9 +9,10 @@ each child. The floor is `psql \\copy` of the same contracts CSV into a bare tab
 columns, no key, index, constraint or check).
 
 The contracts import and the floor are timed `--repeat` times, alternately (the contracts
-emptied between imports), each after a CHECKPOINT, so that one's writes do not slow the next
-and a slow spell of the machine falls on both. It prints every pair and the medians; goals:
-contracts within 3x of the floor, every import under 1 GB. Nothing here asserts.
+emptied between imports), each after a CHECKPOINT and the import's VACUUM, so that one's
+writes and autovacuum do not slow the next, and a slow spell of the machine falls on both.
+It prints every pair and the medians; goals: contracts within 3x of the floor, every import
+under 1 GB. Nothing here asserts.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def main() -> None:
                 with engine.connect() as conn:
                     conn.execute(text("TRUNCATE contracts CASCADE"))
             imports.append(run("contracts"))
+            with engine.connect() as conn:  # not timed: else autovacuum does it during the floor
+                conn.execute(text("VACUUM contracts"))
             floors.append(floor())
             seconds, rss, line = imports[-1]
             print(f"import contracts {attempt + 1}/{args.repeat} {seconds:7.1f} s  peak RSS "
