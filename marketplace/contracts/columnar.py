@@ -68,7 +68,12 @@ _INSTANT = pa.struct([("us", pa.int64()), ("text", pa.string())])  # and its COP
 
 
 class Irregular(Exception):
-    """This reading cannot decide the file alone: read it row by row."""
+    """This reading cannot decide the file alone: read it row by row. `refused`: because of a
+    row the checker refused or a number twice, so that the file will be rejected."""
+
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.refused = refused
 
 
 def readable(source: Path | IO[str] | str) -> Callable[[], IO[bytes]] | None:
@@ -325,7 +330,7 @@ class ColumnarContracts:
                     continue
                 parsed = self.checker.check(line, dict(zip(self.header, values, strict=True)))
                 if parsed is None:
-                    raise Irregular(f"line {line} is refused")
+                    raise Irregular(f"line {line} is refused", refused=True)
                 slow.append((line, parsed))
             self.numbers.append(pa.array([p.contract_no for _, p in slow if p is not None],
                                          type=pa.string()))

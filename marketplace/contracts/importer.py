@@ -774,7 +774,9 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
 
     On PostgreSQL a file or text in memory is first read by blocks of columns
     (`columnar`); if that reading cannot decide it alone (a refused row, say), it is rolled
-    back and the file is read row by row, which names every problem."""
+    back and the file is read row by row, which names every problem. When the columns found a
+    refused row, that reading only checks (it writes nothing and rebuilds nothing), unless it
+    finds no problem after all, when it is done again in full."""
     if db.is_postgres():
         from marketplace.contracts import columnar
 
@@ -783,14 +785,16 @@ def import_contracts(actor: Identity, source: Path | IO[str] | str, name: str = 
             try:
                 with db.session.begin_nested():
                     return _import_contracts(actor, source, name, progress, opener)
-            except columnar.Irregular:
-                pass
+            except columnar.Irregular as irregular:
+                if irregular.refused:
+                    with db.session.begin_nested():
+                        _import_contracts(actor, source, name, progress, None, check_only=True)
     return _import_contracts(actor, source, name, progress, None)
 
 
 def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
-                      progress: Progress | None, opener: Callable[[], IO[bytes]] | None
-                      ) -> ImportReport:
+                      progress: Progress | None, opener: Callable[[], IO[bytes]] | None,
+                      *, check_only: bool = False) -> ImportReport:
     report = ImportReport("contracts", name or str(source))
     s = db.session()
     postgres = db.is_postgres()
@@ -798,7 +802,7 @@ def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
     if postgres:
         # Writers of contracts wait for the import (readers do not); two imports queue.
         s.execute(text("LOCK TABLE contracts IN SHARE ROW EXCLUSIVE MODE"))
-        if isinstance(source, str | Path):
+        if isinstance(source, str | Path) and not check_only:
             bulk = _is_bulk(Contract, os.path.getsize(source) // BYTES_PER_CONTRACT_ROW)
     existing = {number for number, in _rows_of(
         select(Contract.contract_no).where(Contract.contract_no.is_not(None)))}
@@ -806,13 +810,15 @@ def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
     now = checker.now
     table = Contract.__table__
     text_source = io.StringIO(source.getvalue()) if isinstance(source, io.StringIO) and (
-        opener is not None) else source  # the caller's, untouched if this reading gives up
+        opener is not None or check_only) else source  # the caller's, for the reading after
     with open_csv(text_source) as stream, (
         _BulkLoad("contracts", indexes=True) if bulk else nullcontext()
     ), (tempfile.TemporaryFile("w+", encoding="utf-8") if postgres else nullcontext()) as known_out:
         tick = _progress(stream, progress)
         with RowWriter(table, COPY_COLUMNS if postgres else STORED_COLUMNS,
                        contract_line(), _contract_dict(now)) as writer:
+            if check_only:
+                writer.stop()
             if opener is not None:
                 known = _copy_columns(opener, report, checker, existing, writer, progress,
                                       known_out)
@@ -830,6 +836,8 @@ def _import_contracts(actor: Identity, source: Path | IO[str] | str, name: str,
                    if known and lines != set() else [])
         if not report.ok:
             raise ImportRejected(report)
+    if check_only:
+        return report  # nothing written; the caller reads the file again in full
     report.inserted = writer.count
     report.updated = len(updates)
     report.unchanged = known - len(updates)
@@ -1025,7 +1033,7 @@ def _copy_columns(opener: Callable[[], IO[bytes]], report: ImportReport,
         except pa.ArrowException as exc:  # a row Arrow cannot read (the wrong width, say)
             raise columnar.Irregular(str(exc)) from exc
         if not reader.numbers_unique():
-            raise columnar.Irregular("a contract number twice")
+            raise columnar.Irregular("a contract number twice", refused=True)
         # Checked last, while the database still stores what was sent: until it passes, the
         # lines and cells above are only provisional, and nothing is committed.
         raw.seek(0)

@@ -309,3 +309,16 @@ def test_any_file_ends_as_it_does_row_by_row(app, parties, monkeypatch, route, d
         rows.append(row_cells(parties, number, **cells))
     text = _text(rows)
     assert _outcome(io.StringIO(text)) == _by_rows(monkeypatch, io.StringIO(text))
+
+
+def test_a_refusal_the_rows_do_not_confirm_is_imported_in_full(app, parties, monkeypatch) -> None:
+    """After the columns find a refused row, the rows are only checked; should that check find
+    nothing wrong, the file is read again in full rather than imported empty."""
+    def refusing(*args: Any, **kwargs: Any) -> int:
+        raise columnar.Irregular("a refusal planted here", refused=True)
+
+    monkeypatch.setattr(importer, "_copy_columns", refusing)
+    text = _text(_rows(parties))
+    outcome = _outcome(io.StringIO(text))
+    assert outcome[:3] == ("imported", 6, 6)
+    assert outcome == _by_rows(monkeypatch, io.StringIO(text))
