@@ -70,6 +70,14 @@ class Contract(Base):
         Index("ix_contracts_achievement_id", "achievement_id",
               postgresql_where=text("achievement_id IS NOT NULL"),
               sqlite_where=text("achievement_id IS NOT NULL")),
+        # Who recorded and who registered a contract: set through the API only. The indexes
+        # serve a user's removal and the foreign keys' checks after a bulk import.
+        Index("ix_contracts_created_by", "created_by",
+              postgresql_where=text("created_by IS NOT NULL"),
+              sqlite_where=text("created_by IS NOT NULL")),
+        Index("ix_contracts_registered_by", "registered_by",
+              postgresql_where=text("registered_by IS NOT NULL"),
+              sqlite_where=text("registered_by IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
