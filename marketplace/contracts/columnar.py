@@ -1,9 +1,9 @@
 """The contracts import on PostgreSQL, read and checked a block of rows at a time.
 
 Apache Arrow's CSV reader splits the file into columns and Arrow's compute functions check
-each column of a block at once, in compiled code: a million rows take about a second and a
-half of CPU, where `importer._copy_contracts` takes about eleven, row by row in Python. The
-database's side of the load then sets the pace.
+each column of a block at once, in compiled code: the import's side of a million rows takes
+about 5 s of CPU, where `importer._copy_contracts` takes about eleven, row by row in Python.
+The database's side of the load then sets the pace.
 
 What a row becomes is decided by the same rules as `importer._ContractChecker.check`, and
 where a rule needs Python's own answer (a code, a date, a category) it is asked once per
