@@ -26,6 +26,11 @@ from marketplace.organisations.models import Organisation
 CONTRACT_STATUSES = ("draft", "confirmed", "submitted", "registered", "rejected", "cancelled")
 
 
+def _partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index of the rows that match `where`, on PostgreSQL and SQLite alike."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
 class Contract(Base):
     """The current terms of a contract; earlier terms live in ContractVersion.
 
@@ -52,32 +57,24 @@ class Contract(Base):
         ),
         # Registered contracts are asked for by time (the indices, the support runs); the
         # others, few, by their state (the bureau's queue of submitted contracts).
-        Index("ix_contracts_registered_at", "registered_at",
-              postgresql_where=text("status = 'registered'"),
-              sqlite_where=text("status = 'registered'")),
-        Index("ix_contracts_status", "status",
-              postgresql_where=text("status <> 'registered'"),
-              sqlite_where=text("status <> 'registered'")),
+        _partial_index("ix_contracts_registered_at", "registered_at",
+                       where="status = 'registered'"),
+        _partial_index("ix_contracts_status", "status", where="status <> 'registered'"),
         # A party's contracts in time order: "was it on a contract before this month?" is one
         # probe (the indices' newcomers), and the foreign keys are served too.
         Index("ix_contracts_seller_id_registered_at", "seller_id", "registered_at"),
         Index("ix_contracts_buyer_id_registered_at", "buyer_id", "registered_at"),
         # Most contracts have no intermediary and transact no listed achievement, and nobody
         # looks a contract up by the empty value: those rows are left out of the two indexes.
-        Index("ix_contracts_intermediary_id_registered_at", "intermediary_id", "registered_at",
-              postgresql_where=text("intermediary_id IS NOT NULL"),
-              sqlite_where=text("intermediary_id IS NOT NULL")),
-        Index("ix_contracts_achievement_id", "achievement_id",
-              postgresql_where=text("achievement_id IS NOT NULL"),
-              sqlite_where=text("achievement_id IS NOT NULL")),
+        _partial_index("ix_contracts_intermediary_id_registered_at", "intermediary_id",
+                       "registered_at", where="intermediary_id IS NOT NULL"),
+        _partial_index("ix_contracts_achievement_id", "achievement_id",
+                       where="achievement_id IS NOT NULL"),
         # Who recorded and who registered a contract: set through the API only. The indexes
         # serve a user's removal and the foreign keys' checks after a bulk import.
-        Index("ix_contracts_created_by", "created_by",
-              postgresql_where=text("created_by IS NOT NULL"),
-              sqlite_where=text("created_by IS NOT NULL")),
-        Index("ix_contracts_registered_by", "registered_by",
-              postgresql_where=text("registered_by IS NOT NULL"),
-              sqlite_where=text("registered_by IS NOT NULL")),
+        _partial_index("ix_contracts_created_by", "created_by", where="created_by IS NOT NULL"),
+        _partial_index("ix_contracts_registered_by", "registered_by",
+                       where="registered_by IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
