@@ -9,8 +9,9 @@ each child. The floor is `psql \\copy` of the same contracts CSV into a bare tab
 columns, no key, index, constraint or check).
 
 The contracts import and the floor are timed `--repeat` times, alternately (the contracts
-emptied between imports), each after a CHECKPOINT and the import's VACUUM, so that one's
-writes and autovacuum do not slow the next, and a slow spell of the machine falls on both.
+emptied between imports), each after a CHECKPOINT, so that one's writes do not slow the next
+and a slow spell of the machine falls on both. The imported rows are vacuumed (untimed) before
+the floor, so that on a server with autovacuum on it does not work on them during the floor.
 It prints every pair and the medians; goals: contracts within 3x of the floor, every import
 under 1 GB. Nothing here asserts.
 """
@@ -125,7 +126,7 @@ def main() -> None:
                 with engine.connect() as conn:
                     conn.execute(text("TRUNCATE contracts CASCADE"))
             imports.append(run("contracts"))
-            with engine.connect() as conn:  # not timed: else autovacuum does it during the floor
+            with engine.connect() as conn:  # untimed: not left to autovacuum, if it is on
                 conn.execute(text("VACUUM contracts"))
             floors.append(floor())
             seconds, rss, line = imports[-1]
