@@ -193,6 +193,12 @@ def connection(s: Session | None = None) -> Connection:
     return (s or session()).connection()
 
 
+def driver_connection(s: Session | None = None) -> Any:
+    """The driver's own connection (psycopg's or sqlite3's), in the session's transaction: for
+    COPY, and for reads of many rows without SQLAlchemy's per-row cost."""
+    return connection(s).connection.driver_connection
+
+
 def is_postgres(s: Session | None = None) -> bool:
     bind_ = (s or session()).get_bind()
     return bind_.dialect.name == "postgresql"
@@ -208,7 +214,7 @@ def insert_many(table: Table, rows: list[dict[str, Any]]) -> None:
         return
     columns = list(rows[0])
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    raw = session.connection().connection.driver_connection
+    raw = driver_connection()
     names = ", ".join(f'"{c}"' for c in columns)
     with raw.cursor() as cursor, cursor.copy(
             f'COPY "{table.name}" ({names}) FROM STDIN') as copy:

@@ -208,7 +208,7 @@ def _rows_of(statement: Any) -> list[Any]:
     5 µs each, which is 0.2 s for the organisations a large import reads first (and seconds
     for the numbers of a million stored contracts)."""
     compiled = statement.compile(db.session.get_bind(), compile_kwargs={"literal_binds": True})
-    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    cursor = db.driver_connection().cursor()
     try:
         cursor.execute(str(compiled))
         return cursor.fetchall()
@@ -343,7 +343,7 @@ class RowWriter:
 
     def _start(self) -> None:
         if self._copy is None:
-            raw = db.session.connection().connection.driver_connection
+            raw = db.driver_connection()
             statement = f"COPY {self.table.name} ({', '.join(self.columns)}) FROM STDIN"
             from psycopg.copy import QueuedLibpqWriter
 
@@ -1065,7 +1065,7 @@ def _differing_known_lines(known_out: IO[str]) -> set[int]:
     s.execute(text(f"CREATE TEMPORARY TABLE {KNOWN_ROWS} AS SELECT CAST(0 AS integer) AS line, "
                    f"{columns} FROM contracts WITH NO DATA"))
     known_out.seek(0)
-    raw = s.connection().connection.driver_connection
+    raw = db.driver_connection(s)
     with raw.cursor() as cursor, cursor.copy(
             f"COPY {KNOWN_ROWS} (line, {columns}) FROM STDIN") as copy:
         while chunk := known_out.read(1 << 20):
