@@ -127,8 +127,6 @@ class SelectPage(Page):  # type: ignore[misc]
         return int(db.session.scalar(count) or 0)
 
 
-
-
 NUL_REFUSED = "the character U+0000 is not allowed"
 
 
