@@ -349,9 +349,12 @@ def test_a_bulk_load_rebuilds_what_it_dropped(app, backend, monkeypatch) -> None
     kept = {name for name, oid in oids().items() if built[name] == oid}
     assert kept == {"ix_contracts_achievement_id", "ix_contracts_created_by",
                     "ix_contracts_registered_by"}
-    # The planner knows the table grew (statistics taken in the import's transaction).
-    assert db.session.scalar(text(
-        "SELECT reltuples FROM pg_class WHERE relname = 'contracts'")) == 3000
+    # The planner knows the table grew (statistics taken in the import's transaction), and the
+    # load into the empty table was written frozen: every page of it all-visible.
+    tuples, pages, visible = db.session.execute(text(
+        "SELECT reltuples, relpages, relallvisible FROM pg_class WHERE relname = 'contracts'"
+    )).one()
+    assert tuples == 3000 and pages > 0 and visible == pages
 
 
 def test_a_bulk_load_checks_what_the_dropped_constraints_would_have(app, backend, monkeypatch,
@@ -388,6 +391,10 @@ def test_a_bulk_load_checks_what_the_dropped_constraints_would_have(app, backend
     assert result.exit_code == 0, result.output
     assert "2900 new, 0 updated, 100 unchanged" in result.output
     assert constraints() == before and _count(Contract) == 3000
+    # The first 100 went into an empty table, frozen; the 2,900 beside them, not frozen.
+    pages, visible = db.session.execute(text(
+        "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'contracts'")).one()
+    assert 0 < visible < pages
 
 
 def test_a_later_export_of_the_whole_history_is_no_bulk_load(app, backend, monkeypatch,
