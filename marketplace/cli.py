@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import importlib.util
 import logging
@@ -199,6 +201,10 @@ _register_domain_commands()
 
 
 def main() -> None:
+    # The objects still alive at exit go with the process: frozen, the collector's passes at
+    # interpreter shutdown skip them (after a million-contract import those passes took
+    # 0.4 s; 0.04 s frozen). Freezing changes nothing for the other exit handlers.
+    atexit.register(gc.freeze)
     try:
         cli.main(prog_name="marketplace")
     except ConfigError as exc:  # pragma: no cover - create_app reports it first
