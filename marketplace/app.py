@@ -7,18 +7,18 @@ import importlib.util
 import logging
 import os
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
-from flask_smorest import Api, Blueprint
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from marketplace import api as api_conventions
 from marketplace import config as config_module
-from marketplace import db, errors, observability, ratelimit
+from marketplace import db, errors
+
+if TYPE_CHECKING:
+    from flask_smorest import Api
 
 # Each domain package may have a `resources` module with flask-smorest blueprints.
 DOMAINS = (
@@ -41,24 +41,37 @@ class JSONProvider(DefaultJSONProvider):
 
 
 def create_app(config: dict[str, Any] | None = None, *, http: bool = True) -> Flask:
-    """The service. `http=False` leaves out the routes and the API document, for commands
-    that answer no request (the imports)."""
+    """The service. `http=False` makes the app of commands that answer no request (the
+    imports): the configuration and the database, without the routes, the API document and
+    what serves requests, whose modules (flask-smorest, marshmallow, redis, prometheus) are
+    then not even imported."""
     app = Flask(__name__, instance_relative_config=True)
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
     _configure(app, config)
+    db.bind(app.config["DATABASE_URL"])
+    app.teardown_appcontext(lambda _exc: db.session.remove())
+    if http:
+        _serve_http(app)
+    return app
+
+
+def _serve_http(app: Flask) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from marketplace import api as api_conventions
+    from marketplace import observability, ratelimit
+
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-    _init_extensions(app)
-    if http:
-        _register_blueprints(app)
+    _init_api(app)
+    _register_blueprints(app)
     errors.register(app)
     _request_boundary(app)
     observability.init_app(app)
     ratelimit.init_app(app)
     app.before_request(api_conventions.refuse_nul_characters)  # after the rate limit's count
-    return app
 
 
 def _configure(app: Flask, overrides: dict[str, Any] | None) -> None:
@@ -66,12 +79,12 @@ def _configure(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config.update(config_module.load(app.instance_path, overrides))
 
 
-def _init_extensions(app: Flask) -> None:
-    db.bind(app.config["DATABASE_URL"])
+def _init_api(app: Flask) -> None:
+    from flask_smorest import Api
+
     api = Api(app, spec_kwargs={"security": [{"bearer": []}, {}]})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     app.extensions["api"] = api
-    app.teardown_appcontext(lambda _exc: db.session.remove())
 
 
 class DatabaseId(IntegerConverter):
@@ -83,6 +96,8 @@ class DatabaseId(IntegerConverter):
 
 
 def _register_blueprints(app: Flask) -> None:
+    from flask_smorest import Blueprint
+
     app.url_map.converters["int"] = DatabaseId
     api: Api = app.extensions["api"]
     for domain in DOMAINS:
