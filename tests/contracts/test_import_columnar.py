@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from marketplace import db
 from marketplace.contracts import columnar, importer
@@ -158,6 +158,32 @@ def test_other_files_are_read_row_by_row_to_the_same_end(app, parties, monkeypat
         assert route == ["columns"] and outcome[:3] == ("imported", 6, 6)
     else:
         assert route == ["rows"]
+
+
+@pytest.mark.parametrize("case", ["a line break in a quoted title", "a refused amount"])
+def test_a_bulk_load_handed_over_to_the_rows_ends_the_same(app, parties, monkeypatch, route,
+                                                           tmp_path, case) -> None:
+    """A bulk load into the empty table truncates it and writes with COPY FREEZE, which
+    PostgreSQL allows only in the savepoint that truncated it. When the columns hand the file
+    over, the row-by-row reading loads it the same way, frozen, or refuses it as ever."""
+    monkeypatch.setattr(importer, "BULK_MIN_ROWS", 1)
+    path = _file(tmp_path, _irregular(parties)[case])
+    by_rows = _by_rows(monkeypatch, path)
+    route.clear()
+    savepoint = db.session.begin_nested()
+    try:
+        outcome = _outcome(path)
+        assert route == ["rows"] and outcome == by_rows
+        if case == "a refused amount":
+            assert outcome[0] == "rejected"
+            return
+        assert outcome[:3] == ("imported", 6, 6)
+        import_contracts(ACTOR, path, name="file")
+        pages, visible = db.session.execute(text(
+            "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'contracts'")).one()
+        assert pages > 0 and visible == pages
+    finally:
+        savepoint.rollback()
 
 
 def test_text_in_memory_is_read_by_columns_and_left_open(app, parties, route) -> None:
