@@ -535,10 +535,6 @@ def _bm25_top(useful: Sequence[str], idf: Mapping[str, float], avg_len: float,
     return [(aid, float(s)) for aid, s in db.session.execute(stmt)]
 
 
-def search(actor: Identity, q: str, filters: Mapping[str, Any], limit: int = 100) -> list[Scored]:
-    return load_scored(ranked(actor, q, filters, limit))
-
-
 def ranked(actor: Identity, q: str, filters: Mapping[str, Any],
            limit: int = 100) -> list[tuple[int, float]]:
     """The ids of the achievements matching `q` (and the filters) with their scores, best
