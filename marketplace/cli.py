@@ -25,7 +25,8 @@ T = TypeVar("T")
 
 
 # Commands that answer no HTTP request: their app is made without the API's routes and
-# document, which take about half a second to build (a million-contract import is 11 s).
+# document, nor the modules that serve requests, which take half a second or more to import
+# and build (a million-contract import takes 7-8 s).
 WITHOUT_HTTP = frozenset({"import", "generate"})
 
 
